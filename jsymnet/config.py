@@ -1,0 +1,232 @@
+"""YAML configuration: one schema, defaults, and validation that names the bad key.
+
+A config file may start from another with ``base: other.yaml`` (a path
+relative to the file); its keys then override the base's, section by section.
+Every key must be in :data:`SCHEMA`; a value of the wrong type or outside its
+choices is an error naming the key and the file.
+"""
+import copy
+import difflib
+from pathlib import Path
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A configuration key or value is wrong; the message names it."""
+
+
+class Field:
+    """One leaf of the schema: its default, accepted types and optional choices."""
+
+    def __init__(self, default, types=None, choices=None, optional=False, doc=""):
+        self.default = default
+        self.types = types or (type(default),)
+        self.choices = choices
+        self.optional = optional
+        self.doc = doc
+
+    def check(self, key, value, where):
+        if value is None and self.optional:
+            return None
+        if float in self.types and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if isinstance(value, bool) and bool not in self.types:
+            ok = False
+        else:
+            ok = isinstance(value, self.types)
+        if ok and list in self.types and self.default:
+            inner = type(self.default[0])
+            ok = all(isinstance(v, (int, float) if inner is float else inner)
+                     and not isinstance(v, bool) for v in value)
+        if not ok:
+            expected = " or ".join(t.__name__ for t in self.types)
+            if self.optional:
+                expected += " or null"
+            raise ConfigError(f"{where}: key '{key}' must be {expected}, got {value!r}")
+        if self.choices is not None and value not in self.choices:
+            raise ConfigError(f"{where}: key '{key}' must be one of "
+                              f"{', '.join(map(str, self.choices))}; got {value!r}")
+        return value
+
+
+def _f(default, **kw):
+    return Field(default, **kw)
+
+
+SCHEMA = {
+    "name": _f("jsymnet", doc="run name"),
+    "model": {
+        "codec": {
+            "type": _f("vgg", choices=("vgg", "haar"),
+                       doc="vgg: frozen VGG-16 conv1_1/conv1_2 (SPEC 2); haar: wavelet ablation"),
+            "weights": _f(None, types=(str,), optional=True,
+                          doc="codec weights file (jt.save of conv1_1/conv1_2); null = random"),
+            "channels": _f(64, doc="VGG codec feature channels (conv1_2 outputs)"),
+            "haar_levels": _f(1, doc="haar codec: number of 2x2 wavelet levels"),
+        },
+        "ift": {
+            "num_blocks": _f(8, doc="invertible blocks (SPEC 3)"),
+            "split": _f(None, types=(int,), optional=True,
+                        doc="channels of x1; null = half of the codec's channels"),
+            "clamp": _f(1.0, types=(float,), doc="c in s = c * (2 sigmoid(H) - 1)"),
+        },
+        "subnet": {
+            "type": _f("rram", choices=("rram", "resblock", "se_resblock", "dense"),
+                       doc="F, G, H of each block: RRAM (paper) or a Table 2 ablation"),
+            "rounds": _f(3, doc="T, recurrent rounds of the RRAM (Eq. 5-6)"),
+            "share_weights": _f(False, doc="true: one RSCA reused T times (paper); "
+                                           "false: one per round (release)"),
+            "attention": _f(True, doc="soft channel attention in each RSCA (Eq. 8-9)"),
+            "mid_channels": _f(64, doc="RRAM width (entry conv 32 -> 64, Eq. 10)"),
+            "hidden_channels": _f(128, doc="RSCA inner width (64 -> 128 -> 64, Eq. 7)"),
+            "reduction": _f(16, doc="attention squeeze ratio (64 -> 4)"),
+            "growth": _f(32, doc="dense subnet growth channels"),
+            "entry_init": _f("xavier", choices=("xavier", "kaiming"),
+                             doc="entry conv init: xavier (what the release runs) or kaiming"),
+            "init_scale": _f(0.1, types=(float,), doc="scale of the initial conv weights"),
+            "prelu_init": _f(0.2, types=(float,), doc="initial PReLU slope"),
+        },
+    },
+    "data": {
+        "dataset": _f("lol", choices=("lol", "fivek", "folder", "sample")),
+        "root": _f(None, types=(str,), optional=True, doc="dataset folder"),
+        "crop": _f(180, doc="training crop size"),
+        "vflip": _f(True), "hflip": _f(True), "transpose": _f(True),
+        "num_workers": _f(0, doc="data loading workers"),
+    },
+    "train": {
+        "batch_size": _f(2),
+        "seed": _f(0),
+        "loss": {
+            "type": _f("l2", choices=("l2", "l1", "psnr"), doc="Eq. 13-14; l1/psnr ablations"),
+            "lambda_enhance": _f(1.0, types=(float,), doc="lambda_H, Eq. 12"),
+            "lambda_degrade": _f(1.0, types=(float,), doc="lambda_L, Eq. 12; 0 = no backward loss"),
+            "quantize_target": _f(True, doc="degrade Q(x_HQ): round to 1/255, straight-through"),
+        },
+        "optim": {
+            "type": _f("adam", choices=("adam",)),
+            "lr": _f(2e-4, types=(float,)),
+            "betas": _f([0.9, 0.999], types=(list,)),
+            "weight_decay": _f(1e-5, types=(float,)),
+            "grad_clip": _f(10.0, types=(float,), optional=True, doc="max gradient norm"),
+        },
+        "schedule": {
+            "unit": _f("epoch", choices=("epoch", "iter")),
+            "total": _f(250, doc="epochs or iterations to train"),
+            "milestones": _f([100, 200], types=(list,), doc="where the lr is multiplied by gamma"),
+            "gamma": _f(0.5, types=(float,)),
+        },
+        "memory_efficient": _f(False, doc="reversible backward through the IFT"),
+        "val_every": _f(1000, doc="iterations between validations"),
+        "save_every": _f(1000, doc="iterations between checkpoints"),
+    },
+}
+
+
+def defaults(schema=SCHEMA):
+    """The full default configuration as a plain dict."""
+    return {k: defaults(v) if isinstance(v, dict) else copy.deepcopy(v.default)
+            for k, v in schema.items()}
+
+
+def _merge(base, over):
+    out = copy.deepcopy(base)
+    for k, v in over.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = _merge(out[k], v)
+        else:
+            out[k] = copy.deepcopy(v)
+    return out
+
+
+def _validate(cfg, schema, where, prefix=""):
+    if not isinstance(cfg, dict):
+        raise ConfigError(f"{where}: '{prefix.rstrip('.') or 'the config'}' must be a mapping, "
+                          f"got {cfg!r}")
+    out = {}
+    for key, value in cfg.items():
+        full = prefix + str(key)
+        if key not in schema:
+            close = difflib.get_close_matches(str(key), [str(k) for k in schema], n=1)
+            hint = f"; did you mean '{prefix}{close[0]}'?" if close else \
+                f"; known keys here: {', '.join(schema)}"
+            raise ConfigError(f"{where}: unknown key '{full}'{hint}")
+        spec = schema[key]
+        if isinstance(spec, dict):
+            out[key] = _validate(value, spec, where, full + ".")
+        else:
+            out[key] = spec.check(full, value, where)
+    for key, spec in schema.items():
+        if key not in out:
+            out[key] = defaults(spec) if isinstance(spec, dict) else copy.deepcopy(spec.default)
+    return out
+
+
+def _read_yaml(path, seen=()):
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    if path.resolve() in seen:
+        raise ConfigError(f"{path}: 'base' chain loops back to itself")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: a config must be a mapping of keys, got {type(data).__name__}")
+    base = data.pop("base", None)
+    if base is not None:
+        if not isinstance(base, str):
+            raise ConfigError(f"{path}: key 'base' must be a file path")
+        data = _merge(_read_yaml(path.parent / base, seen + (path.resolve(),)), data)
+    return data
+
+
+def load_config(cfg=None, overrides=None):
+    """Validated config from a YAML path, a dict, or None (all defaults).
+
+    ``overrides`` is a nested dict applied on top (e.g. from the command line).
+    Returns a plain dict with every key of the schema filled in.
+    """
+    if cfg is None:
+        raw, where = {}, "config"
+    elif isinstance(cfg, (str, Path)):
+        raw, where = _read_yaml(cfg), str(cfg)
+        raw.setdefault("name", Path(cfg).stem)
+    elif isinstance(cfg, dict):
+        raw, where = copy.deepcopy(cfg), "config"
+    else:
+        raise ConfigError(f"a config is a YAML path or a dict, got {type(cfg).__name__}")
+    if overrides:
+        raw = _merge(raw, overrides)
+    cfg = _validate(raw, SCHEMA, where)
+    _check_consistency(cfg, where)
+    return cfg
+
+
+def _check_consistency(cfg, where):
+    model = cfg["model"]
+    positive = [("model.ift.num_blocks", model["ift"]["num_blocks"]),
+                ("model.subnet.rounds", model["subnet"]["rounds"]),
+                ("model.subnet.mid_channels", model["subnet"]["mid_channels"]),
+                ("model.subnet.hidden_channels", model["subnet"]["hidden_channels"]),
+                ("model.subnet.reduction", model["subnet"]["reduction"]),
+                ("model.codec.channels", model["codec"]["channels"]),
+                ("model.codec.haar_levels", model["codec"]["haar_levels"])]
+    for key, value in positive:
+        if value < 1:
+            raise ConfigError(f"{where}: key '{key}' must be at least 1, got {value}")
+    split = model["ift"]["split"]
+    if split is not None and split < 1:
+        raise ConfigError(f"{where}: key 'model.ift.split' must be at least 1, got {split}")
+    if model["subnet"]["mid_channels"] // model["subnet"]["reduction"] < 1:
+        raise ConfigError(f"{where}: key 'model.subnet.reduction' ({model['subnet']['reduction']}) "
+                          f"exceeds model.subnet.mid_channels ({model['subnet']['mid_channels']})")
+    if len(cfg["train"]["optim"]["betas"]) != 2:
+        raise ConfigError(f"{where}: key 'train.optim.betas' must hold two numbers")
+
+
+def dump_config(cfg):
+    """YAML text of a config (for logs and checkpoints)."""
+    return yaml.safe_dump(cfg, sort_keys=False)
