@@ -9,9 +9,10 @@ import jittor as _jt  # noqa: E402,F401  (only after the runtime is prepared)
 runtime.use_device(runtime.current_device())
 
 from .config import ConfigError, load_config  # noqa: E402
+from .checkpoint import CheckpointError, load_model, save_checkpoint  # noqa: E402
 from .models import DeepSymmetricNet, build_model  # noqa: E402
 from .runtime import runtime_info, use_device  # noqa: E402
 
 __version__ = "0.1.0"
-__all__ = ["build_model", "DeepSymmetricNet", "load_config", "ConfigError", "runtime_info",
+__all__ = ["build_model", "load_model", "save_checkpoint", "CheckpointError", "DeepSymmetricNet", "load_config", "ConfigError", "runtime_info",
            "use_device", "runtime", "__version__"]

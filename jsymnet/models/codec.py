@@ -72,14 +72,15 @@ class VGGCodec(nn.Module):
 
     size_divisor = 1
 
-    def __init__(self, weights=None, channels=64):
+    def __init__(self, weights=None, channels=64, warn=True):
         super().__init__()
         self.out_channels = channels
         if weights is None:
-            warnings.warn("jsymnet: the VGG codec has no weights file "
-                          "(model.codec.weights: null) and runs with RANDOM weights, not "
-                          "ImageNet VGG-16; see weights/README.md to convert them.",
-                          RuntimeWarning, stacklevel=3)
+            if warn:
+                warnings.warn("jsymnet: the VGG codec has no weights file "
+                              "(model.codec.weights: null) and runs with RANDOM weights, not "
+                              "ImageNet VGG-16; see weights/README.md to convert them.",
+                              RuntimeWarning, stacklevel=3)
             w1 = jt.randn(channels, 3, 3, 3) * math.sqrt(2.0 / 27)
             w2 = jt.randn(channels, channels, 3, 3) * math.sqrt(2.0 / (9 * channels))
             w1, w2 = w1.numpy(), w2.numpy()

@@ -53,21 +53,25 @@ class DeepSymmetricNet(nn.Module):
         return [p for p in self.parameters() if not p.is_stop_grad()]
 
 
-def build_codec(cfg):
+def build_codec(cfg, load_weights=True):
     if cfg["type"] == "vgg":
+        if not load_weights:  # the caller fills the weights in (from a checkpoint)
+            return VGGCodec(None, cfg["channels"], warn=False)
         return VGGCodec(cfg["weights"], cfg["channels"])
     return HaarCodec(cfg["haar_levels"])
 
 
-def build_model(cfg=None, **overrides):
+def build_model(cfg=None, load_codec_weights=True, **overrides):
     """A :class:`DeepSymmetricNet` from a YAML path, a config dict, or None (defaults).
 
     Keyword overrides are merged into the ``model`` section, e.g.
     ``build_model("configs/lol.yaml", codec={"weights": None})``.
+    ``load_codec_weights=False`` skips reading the codec's weights file, for
+    callers that load a whole checkpoint next.
     """
     cfg = load_config(cfg, {"model": overrides} if overrides else None)
     m = cfg["model"]
-    codec = build_codec(m["codec"])
+    codec = build_codec(m["codec"], load_codec_weights)
     channels = codec.out_channels
     split = m["ift"]["split"] if m["ift"]["split"] is not None else channels // 2
     if not 0 < split < channels:
