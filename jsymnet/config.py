@@ -94,6 +94,17 @@ SCHEMA = {
         "crop": _f(180, doc="training crop size"),
         "vflip": _f(True), "hflip": _f(True), "transpose": _f(True),
         "num_workers": _f(0, doc="data loading workers"),
+        "low": _f(None, types=(str,), optional=True, doc="folder dataset: low-light images"),
+        "high": _f(None, types=(str,), optional=True, doc="folder dataset: target images"),
+        "lol_split": _f("standard", choices=("standard", "paper"),
+                        doc="standard: our485/eval15; paper: 400/100 of all 500 by name"),
+        "fivek_train_count": _f(4500, doc="flat FiveK layout: first N by name train, rest test"),
+        "sample_size": _f(320, doc="sample set: long side of the photos, pixels"),
+        "sample_variants": _f([4, 2], types=(list,),
+                              doc="sample set: distorted inputs per train / test photo"),
+        "eval_max_side": _f(None, types=(int,), optional=True,
+                            doc="downscale test pairs to this long side (quick runs; not "
+                                "the paper protocol)"),
     },
     "train": {
         "batch_size": _f(2),
@@ -223,6 +234,13 @@ def _check_consistency(cfg, where):
     if model["subnet"]["mid_channels"] // model["subnet"]["reduction"] < 1:
         raise ConfigError(f"{where}: key 'model.subnet.reduction' ({model['subnet']['reduction']}) "
                           f"exceeds model.subnet.mid_channels ({model['subnet']['mid_channels']})")
+    if len(cfg["data"]["sample_variants"]) != 2 or min(cfg["data"]["sample_variants"]) < 1:
+        raise ConfigError(f"{where}: key 'data.sample_variants' must hold two counts >= 1 "
+                          f"(per train photo, per test photo)")
+    for key in ("crop", "sample_size", "fivek_train_count"):
+        if cfg["data"][key] < 1:
+            raise ConfigError(f"{where}: key 'data.{key}' must be at least 1, "
+                              f"got {cfg['data'][key]}")
     if len(cfg["train"]["optim"]["betas"]) != 2:
         raise ConfigError(f"{where}: key 'train.optim.betas' must hold two numbers")
 

@@ -1,0 +1,141 @@
+"""Paired datasets as ``jittor.dataset.Dataset`` (SPEC sections 5 and 7).
+
+:class:`PairedImageDataset` serves (low, high) pairs as float32 3 x H x W
+arrays in [0, 1]. In training mode it takes a random crop and random
+vertical flip, horizontal flip and transpose (each p = 0.5), the same for
+both images of a pair. The randomness comes from ``(seed, epoch, index)``,
+so a run is reproducible whatever the number of workers.
+
+:func:`dataset_pairs` resolves a dataset name (lol, fivek, folder, sample)
+and a split to the list of pairs; :func:`build_dataset` wraps it from a config.
+"""
+import numpy as np
+from jittor.dataset import Dataset
+
+from .image_io import read_image, resize_max_side
+from .pairs import DatasetNotFoundError, fivek_pairs, folder_pairs, lol_pairs
+from .sample import ensure_sample_set
+
+DATASETS = ("lol", "fivek", "folder", "sample")
+
+
+def dataset_pairs(name, split="test", root=None, low=None, high=None, data_cfg=None):
+    """The list of :class:`~jsymnet.data.pairs.Pair` for a dataset and split.
+
+    ``data_cfg`` is the config's ``data`` section (for the LOL split, FiveK
+    train count and sample-set options); defaults are used when it is None.
+    """
+    from ..config import load_config
+    data_cfg = data_cfg or load_config()["data"]
+    if name == "folder":
+        return folder_pairs(low or data_cfg.get("low"), high or data_cfg.get("high"))
+    if name == "sample":
+        root = ensure_sample_set(data_cfg["sample_size"], tuple(data_cfg["sample_variants"]))
+        return fivek_pairs(root, split)
+    root = root or data_cfg.get("root")
+    if name not in ("lol", "fivek"):
+        raise ValueError(f"unknown dataset {name!r}; use one of {', '.join(DATASETS)}")
+    if root is None:
+        from .pairs import LAYOUTS
+        raise DatasetNotFoundError(f"no folder given for the {name} dataset: pass --data-root "
+                                   f"ROOT (or set data.root in the config)\n{LAYOUTS[name]}")
+    if name == "lol":
+        return lol_pairs(root, split, data_cfg["lol_split"])
+    return fivek_pairs(root, split, data_cfg["fivek_train_count"])
+
+
+def read_pair(pair, max_side=None):
+    """(low, high) RGB float32 H x W x 3 of a pair; sizes must agree."""
+    low, high = read_image(pair.low), read_image(pair.high)
+    if low.shape != high.shape:
+        raise ValueError(f"pair {pair.name}: {pair.low} is {low.shape[1]}x{low.shape[0]} but "
+                         f"{pair.high} is {high.shape[1]}x{high.shape[0]}; a pair must have "
+                         f"one size")
+    return resize_max_side(low, max_side), resize_max_side(high, max_side)
+
+
+def augment_pair(low, high, rng, crop=None, vflip=True, hflip=True, transpose=True):
+    """The same random crop and flips/transpose for both H x W x C images (SPEC 5)."""
+    if crop:
+        h, w = low.shape[:2]
+        if h < crop or w < crop:
+            raise ValueError(f"image {w}x{h} is smaller than the training crop {crop}; lower "
+                             f"data.crop in the config")
+        top = int(rng.integers(0, h - crop + 1))
+        left = int(rng.integers(0, w - crop + 1))
+        low = low[top:top + crop, left:left + crop]
+        high = high[top:top + crop, left:left + crop]
+    if vflip and rng.random() < 0.5:
+        low, high = low[::-1], high[::-1]
+    if hflip and rng.random() < 0.5:
+        low, high = low[:, ::-1], high[:, ::-1]
+    if transpose and rng.random() < 0.5:
+        low, high = low.transpose(1, 0, 2), high.transpose(1, 0, 2)
+    return np.ascontiguousarray(low), np.ascontiguousarray(high)
+
+
+class PairedImageDataset(Dataset):
+    """(low, high) pairs as float32 3 x H x W; ``train=True`` adds crop and flips.
+
+    ``pairs`` is a list of :class:`~jsymnet.data.pairs.Pair`. Images are read
+    on demand (``cache=True`` keeps them in memory after the first read).
+    """
+
+    def __init__(self, pairs, train=False, crop=None, vflip=True, hflip=True, transpose=True,
+                 seed=0, max_side=None, cache=False, batch_size=1, shuffle=None,
+                 num_workers=0):
+        super().__init__()
+        if not pairs:
+            raise ValueError("a dataset needs at least one pair")
+        self.pairs = list(pairs)
+        self.train = train
+        self.crop = crop if train else None
+        self.flips = (vflip, hflip, transpose) if train else (False, False, False)
+        self.seed = seed
+        self.max_side = max_side
+        self._cache = {} if cache else None
+        self._shuffle_rng = np.random.default_rng(seed)
+        self.set_attrs(total_len=len(self.pairs), batch_size=batch_size,
+                       shuffle=train if shuffle is None else shuffle, num_workers=num_workers)
+
+    @property
+    def names(self):
+        return [p.name for p in self.pairs]
+
+    def num_pairs(self):
+        """How many pairs (``len()`` of a Jittor dataset counts batches)."""
+        return len(self.pairs)
+
+    def load(self, index):
+        """(low, high) H x W x 3 float32 of pair ``index``, before augmentation."""
+        if self._cache is not None and index in self._cache:
+            return self._cache[index]
+        item = read_pair(self.pairs[index], self.max_side)
+        if self._cache is not None:
+            self._cache[index] = item
+        return item
+
+    def __getitem__(self, index):
+        low, high = self.load(index)
+        if self.train:
+            rng = np.random.default_rng([self.seed, self.epoch_id, index])
+            low, high = augment_pair(low, high, rng, self.crop, *self.flips)
+        return low.transpose(2, 0, 1).copy(), high.transpose(2, 0, 1).copy()
+
+
+def build_dataset(cfg, split="train", root=None, low=None, high=None, **kwargs):
+    """A :class:`PairedImageDataset` from a validated config (``data`` and ``train`` sections)."""
+    data = cfg["data"]
+    pairs = dataset_pairs(data["dataset"], split, root, low, high, data)
+    train = split == "train"
+    opts = dict(train=train, crop=data["crop"], vflip=data["vflip"], hflip=data["hflip"],
+                transpose=data["transpose"], seed=cfg["train"]["seed"],
+                max_side=None if train else data["eval_max_side"],
+                batch_size=cfg["train"]["batch_size"] if train else 1,
+                num_workers=data["num_workers"])
+    opts.update(kwargs)
+    return PairedImageDataset(pairs, **opts)
+
+
+__all__ = ["DATASETS", "PairedImageDataset", "augment_pair", "build_dataset", "dataset_pairs",
+           "read_pair"]

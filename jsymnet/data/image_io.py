@@ -1,0 +1,187 @@
+"""Reading and writing images: RGB float32 H x W x 3 in [0, 1] (SPEC section 1).
+
+:func:`read_image` decodes with OpenCV (8- and 16-bit, grayscale, alpha) and
+falls back to Pillow for formats OpenCV lacks (GIF ...). The EXIF orientation
+tag is applied, so a photo comes out the way viewers show it. Grayscale is
+repeated to three channels; alpha is dropped (with a warning when it is not
+opaque) or returned on request. Anything else is refused with a message that
+names the file and what is wrong, never silently mangled.
+
+:func:`write_image` writes 8-bit images atomically (a complete file or none).
+"""
+import warnings
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ..utils.fileio import atomic_path
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm",
+                    ".pgm", ".gif")
+EXIF_ORIENTATION_TAG = 0x0112
+
+
+class ImageReadError(ValueError):
+    """An image file is missing, unreadable or of a kind jsymnet does not take."""
+
+
+def is_image_file(path):
+    path = Path(path)
+    return path.is_file() and path.suffix.lower() in IMAGE_EXTENSIONS and \
+        not path.name.startswith(".")
+
+
+def exif_orientation(path):
+    """The EXIF orientation (1-8) of ``path``; 1 when absent or unreadable."""
+    from PIL import Image
+    try:
+        with Image.open(path) as im:
+            value = im.getexif().get(EXIF_ORIENTATION_TAG, 1)
+    except Exception:  # no EXIF block, or not a format Pillow knows
+        return 1
+    return int(value) if value in range(1, 9) else 1
+
+
+def apply_orientation(img, orientation):
+    """Turn an H x W (x C) array as EXIF orientation 1-8 says, to its upright view."""
+    ops = {
+        1: lambda a: a,
+        2: lambda a: a[:, ::-1],                  # mirrored left-right
+        3: lambda a: a[::-1, ::-1],               # rotated 180
+        4: lambda a: a[::-1, :],                  # mirrored top-bottom
+        5: lambda a: np.swapaxes(a, 0, 1),        # transposed
+        6: lambda a: np.rot90(a, k=-1),           # rotated 90 clockwise to view
+        7: lambda a: np.swapaxes(a, 0, 1)[::-1, ::-1],  # transverse
+        8: lambda a: np.rot90(a, k=1),            # rotated 90 counter-clockwise to view
+    }
+    return np.ascontiguousarray(ops.get(int(orientation), ops[1])(img))
+
+
+def _decode(path):
+    """The raw array of ``path`` (channels RGB/RGBA/gray) without orientation."""
+    data = np.fromfile(str(path), dtype=np.uint8)
+    img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    if img is not None:
+        if img.ndim == 3 and img.shape[2] == 3:
+            img = img[:, :, ::-1]
+        elif img.ndim == 3 and img.shape[2] == 4:
+            img = img[:, :, [2, 1, 0, 3]]
+        return img
+    from PIL import Image
+    try:
+        with Image.open(path) as im:
+            im.seek(0)
+            if im.mode == "P":
+                im = im.convert("RGBA" if "transparency" in im.info else "RGB")
+            elif im.mode in ("CMYK", "YCbCr", "LAB", "HSV"):
+                im = im.convert("RGB")
+            elif im.mode == "1":
+                im = im.convert("L")
+            return np.array(im)
+    except Exception as exc:
+        raise ImageReadError(f"cannot read image {path}: not a readable image file "
+                             f"({type(exc).__name__}: {exc}); is it truncated or not an "
+                             f"image? Replace or remove it.") from None
+
+
+def _to_unit_float(img, path):
+    if img.dtype == np.uint8:
+        return img.astype(np.float32) / 255.0
+    if img.dtype == np.uint16:
+        return img.astype(np.float32) / 65535.0
+    if img.dtype == np.bool_:
+        return img.astype(np.float32)
+    if img.dtype in (np.float32, np.float64):
+        img = img.astype(np.float32)
+        if not np.isfinite(img).all() or img.min() < 0.0 or img.max() > 1.0:
+            raise ImageReadError(f"{path}: floating-point image with values outside [0, 1] "
+                                 f"(min {np.nanmin(img):.4g}, max {np.nanmax(img):.4g}); "
+                                 f"jsymnet takes display-referred images: convert it to 8- or "
+                                 f"16-bit first")
+        return img
+    raise ImageReadError(f"{path}: unsupported pixel type {img.dtype}; use 8- or 16-bit images")
+
+
+def read_image(path, return_alpha=False):
+    """RGB float32 H x W x 3 in [0, 1] from any image file.
+
+    Grayscale becomes three equal channels; 16-bit is scaled by 1/65535;
+    EXIF orientation is applied. With ``return_alpha`` the result is
+    ``(rgb, alpha)`` where alpha is H x W float32 or None when the file has none;
+    otherwise alpha is dropped (warning when it is not fully opaque).
+    """
+    path = Path(path)
+    if not path.exists():
+        raise ImageReadError(f"image not found: {path}")
+    if not path.is_file():
+        raise ImageReadError(f"not a file: {path}")
+    raw = _decode(path)
+    if raw.ndim == 3 and raw.shape[2] == 1:
+        raw = raw[:, :, 0]
+    if raw.ndim not in (2, 3) or (raw.ndim == 3 and raw.shape[2] not in (2, 3, 4)):
+        raise ImageReadError(f"{path}: unsupported image layout {raw.shape}; expected "
+                             f"grayscale, RGB or RGBA")
+    img = _to_unit_float(raw, path)
+    alpha = None
+    if img.ndim == 3 and img.shape[2] in (2, 4):
+        alpha = img[:, :, -1]
+        img = img[:, :, :-1]
+    if img.ndim == 2:
+        img = np.repeat(img[:, :, None], 3, axis=2)
+    elif img.shape[2] == 1:
+        img = np.repeat(img, 3, axis=2)
+    orientation = exif_orientation(path)
+    img = apply_orientation(img, orientation)
+    if alpha is not None:
+        alpha = apply_orientation(alpha, orientation)
+    if return_alpha:
+        return img, alpha
+    if alpha is not None and alpha.min() < 1.0:
+        warnings.warn(f"{path}: alpha channel is not fully opaque; it was dropped (the RGB "
+                      f"values are used as they are)", RuntimeWarning, stacklevel=2)
+    return img
+
+
+def to_uint8(img):
+    """uint8 copy of an image: floats in [0, 1] are clamped, scaled by 255 and rounded."""
+    img = np.asarray(img)
+    if img.dtype == np.uint8:
+        return img.copy()
+    if not np.issubdtype(img.dtype, np.floating):
+        raise TypeError(f"expected a float image in [0, 1] or uint8, got {img.dtype}")
+    return np.round(np.clip(img.astype(np.float64), 0.0, 1.0) * 255.0).astype(np.uint8)
+
+
+def write_image(path, img):
+    """Write an RGB (H x W x 3) or gray (H x W) image as 8-bit, atomically.
+
+    ``img`` is uint8 or float in [0, 1] (clamped and rounded). The format
+    follows the file suffix (PNG recommended: lossless).
+    """
+    path = Path(path)
+    arr = to_uint8(img)
+    if arr.ndim == 3 and arr.shape[2] == 3:
+        arr = arr[:, :, ::-1]
+    elif arr.ndim == 3 and arr.shape[2] == 4:
+        arr = arr[:, :, [2, 1, 0, 3]]
+    elif arr.ndim != 2:
+        raise ValueError(f"cannot write an image of shape {arr.shape}")
+    with atomic_path(path) as tmp:
+        ok, buf = cv2.imencode(path.suffix or ".png", np.ascontiguousarray(arr))
+        if not ok:
+            raise OSError(f"could not encode {path} (unknown suffix {path.suffix!r}?)")
+        buf.tofile(str(tmp))
+    return path
+
+
+def resize_max_side(img, max_side):
+    """Downscale so that the longer side is at most ``max_side`` (area filter); else unchanged."""
+    if not max_side:
+        return img
+    h, w = img.shape[:2]
+    scale = max_side / max(h, w)
+    if scale >= 1.0:
+        return img
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    return cv2.resize(img, size, interpolation=cv2.INTER_AREA)

@@ -1,0 +1,210 @@
+"""Evaluation: enhance every test image, score it, write the results (SPEC section 7).
+
+:func:`evaluate` runs ``model.enhance`` on each pair, scores output and the
+unprocessed input against the target with :mod:`jsymnet.metrics`, and writes
+into ``out_dir`` (each file atomically):
+
+* ``images/<name>.png``  the enhanced images (8-bit, as scored);
+* ``results.csv``        one row per image: name, size, PSNR, SSIM, the input's
+  PSNR and SSIM, seconds;
+* ``summary.txt`` and ``summary.json``  means, the baseline, the metric
+  convention and where the weights came from;
+* ``comparison.png``     input | enhanced | target for the first few images.
+
+``tools/test.py`` is the command-line front end.
+"""
+import csv
+import io
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import cv2
+import jittor as jt
+import numpy as np
+
+from . import metrics
+from .checkpoint import load_model
+from .data.datasets import dataset_pairs, read_pair
+from .data.image_io import to_uint8, write_image
+from .utils.fileio import atomic_write_text
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_WEIGHTS = Path("weights") / "jsymnet_sample.pkl"
+RANDOM_WEIGHTS = "random"
+SHEET_ROW_HEIGHT = 192     # pixels per row of the comparison sheet
+SHEET_LABEL_HEIGHT = 22
+CSV_FIELDS = ("name", "width", "height", "psnr", "ssim", "input_psnr", "input_ssim", "seconds")
+
+
+class WeightsNotFoundError(FileNotFoundError):
+    """No weights were given and none ship with jsymnet."""
+
+
+def default_weights():
+    """``weights/jsymnet_sample.pkl`` (working folder first, then the repository), or None."""
+    for base in (Path.cwd(), REPO_ROOT):
+        if (base / DEFAULT_WEIGHTS).is_file():
+            return base / DEFAULT_WEIGHTS
+    return None
+
+
+def load_weights(weights, config=None):
+    """(model, description) from a checkpoint path, ``"random"`` or None (the default file).
+
+    ``"random"`` builds an untrained network from ``config`` (smoke tests only;
+    the description says so loudly).
+    """
+    from .models import build_model
+    if weights == RANDOM_WEIGHTS:
+        model = build_model(config)
+        model.eval()
+        return model, "RANDOM, UNTRAINED WEIGHTS (smoke test only; scores mean nothing)"
+    if weights is None:
+        weights = default_weights()
+        if weights is None:
+            raise WeightsNotFoundError(
+                f"no weights given (--weights) and no default {DEFAULT_WEIGHTS} found in "
+                f"{Path.cwd()} or {REPO_ROOT}. Pass a jsymnet checkpoint with --weights "
+                f"PATH (convert release .pth files with tools/convert_weights.py), or "
+                f"--weights random for an untrained smoke test.")
+    model = load_model(weights)
+    return model, f"checkpoint {weights}"
+
+
+@dataclass
+class EvalSummary:
+    count: int
+    psnr: float
+    ssim: float
+    input_psnr: float
+    input_ssim: float
+    mean_seconds: float
+    convention: str
+    weights: str
+    dataset: str = ""
+    out_dir: str = ""
+    rows: list = field(default_factory=list, repr=False)
+
+    def table(self):
+        """The summary as a small text table."""
+        lines = [f"{'':26s}{'PSNR (dB)':>10s}{'SSIM':>9s}",
+                 f"{'input (no enhancement)':26s}{self.input_psnr:10.2f}{self.input_ssim:9.4f}",
+                 f"{'jsymnet':26s}{self.psnr:10.2f}{self.ssim:9.4f}",
+                 f"images: {self.count}   mean time per image: {self.mean_seconds:.3f} s "
+                 f"(the first includes JIT compilation)",
+                 f"dataset: {self.dataset}",
+                 f"weights: {self.weights}",
+                 f"metric:  {self.convention}"]
+        return "\n".join(lines)
+
+
+def _mean(values):
+    finite = [v for v in values if math.isfinite(v)]
+    return float(np.mean(finite)) if finite else float("nan")
+
+
+def enhance_image(model, img):
+    """Enhance one H x W x 3 float image; returns (H x W x 3 float32, seconds)."""
+    start = time.perf_counter()
+    with jt.no_grad():
+        x = jt.array(np.ascontiguousarray(img.transpose(2, 0, 1)[None]))
+        y = model.enhance(x).numpy()
+    jt.sync_all()
+    return y[0].transpose(1, 2, 0), time.perf_counter() - start
+
+
+def _labelled(img, label, height):
+    h, w = img.shape[:2]
+    width = max(1, round(w * height / h))
+    panel = cv2.resize(img, (width, height), interpolation=cv2.INTER_AREA)
+    strip = np.full((SHEET_LABEL_HEIGHT, width, 3), 255, np.uint8)
+    cv2.putText(strip, label, (4, SHEET_LABEL_HEIGHT - 7), cv2.FONT_HERSHEY_SIMPLEX, 0.45,
+                (0, 0, 0), 1, cv2.LINE_AA)
+    return np.concatenate([strip, panel], axis=0)
+
+
+def comparison_sheet(triples, height=SHEET_ROW_HEIGHT):
+    """One uint8 image: a row per (name, input, enhanced, target, psnr), panels side by side."""
+    rows = []
+    for name, low, out, high, score in triples:
+        panels = [_labelled(to_uint8(low), f"{name} input", height),
+                  _labelled(to_uint8(out), f"enhanced {score:.2f} dB", height),
+                  _labelled(to_uint8(high), "target", height)]
+        gap = np.full((height + SHEET_LABEL_HEIGHT, 4, 3), 255, np.uint8)
+        rows.append(np.concatenate([panels[0], gap, panels[1], gap, panels[2]], axis=1))
+    width = max(r.shape[1] for r in rows)
+    rows = [np.pad(r, ((0, 4), (0, width - r.shape[1]), (0, 0)), constant_values=255)
+            for r in rows]
+    return np.concatenate(rows, axis=0)
+
+
+def _write_csv(path, rows):
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=CSV_FIELDS, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: (f"{row[k]:.6f}" if isinstance(row[k], float) else row[k])
+                         for k in CSV_FIELDS})
+    atomic_write_text(path, buf.getvalue())
+
+
+def evaluate(model, pairs, out_dir, convention=metrics.RELEASE, limit=None, max_side=None,
+             sheet_count=4, weights_label="", dataset_label="", progress=True,
+             save_images=True):
+    """Enhance and score ``pairs`` (list of Pair); write the outputs; return an :class:`EvalSummary`."""
+    from tqdm import tqdm
+    out_dir = Path(out_dir)
+    pairs = list(pairs)[:limit] if limit else list(pairs)
+    if not pairs:
+        raise ValueError("nothing to evaluate: the dataset has no pairs (or --limit is 0)")
+    rows, triples = [], []
+    bar = tqdm(pairs, desc="enhance", unit="img", disable=not progress, dynamic_ncols=True)
+    for pair in bar:
+        low, high = read_pair(pair, max_side)
+        out, seconds = enhance_image(model, low)
+        out_u8 = to_uint8(out)
+        p, s = metrics.psnr_ssim(out_u8, high, convention)
+        p0, s0 = metrics.psnr_ssim(low, high, convention)
+        rows.append({"name": pair.name, "width": low.shape[1], "height": low.shape[0],
+                     "psnr": p, "ssim": s, "input_psnr": p0, "input_ssim": s0,
+                     "seconds": seconds})
+        bar.set_postfix(psnr=f"{_mean([r['psnr'] for r in rows]):.2f}")
+        if save_images:
+            write_image(out_dir / "images" / f"{pair.name}.png", out_u8)
+        if len(triples) < sheet_count:
+            triples.append((pair.name, low, out_u8, high, p))
+    _write_csv(out_dir / "results.csv", rows)
+    summary = EvalSummary(
+        count=len(rows), psnr=_mean([r["psnr"] for r in rows]),
+        ssim=_mean([r["ssim"] for r in rows]), input_psnr=_mean([r["input_psnr"] for r in rows]),
+        input_ssim=_mean([r["input_ssim"] for r in rows]),
+        mean_seconds=_mean([r["seconds"] for r in rows]),
+        convention=metrics.describe(convention), weights=weights_label, dataset=dataset_label,
+        out_dir=str(out_dir), rows=rows)
+    if triples:
+        write_image(out_dir / "comparison.png", comparison_sheet(triples))
+    atomic_write_text(out_dir / "summary.txt", summary.table() + "\n")
+    info = {k: v for k, v in asdict(summary).items() if k != "rows"}
+    atomic_write_text(out_dir / "summary.json", json.dumps(info, indent=1) + "\n")
+    return summary
+
+
+def run(dataset, out_dir, weights=None, config=None, root=None, low=None, high=None,
+        split="test", limit=None, max_side=None, convention=metrics.RELEASE, sheet_count=4,
+        progress=True):
+    """Everything ``tools/test.py`` does after parsing: data, weights, :func:`evaluate`."""
+    from .config import load_config
+    cfg = load_config(config)
+    pairs = dataset_pairs(dataset, split, root, low, high, cfg["data"])
+    model, label = load_weights(weights, cfg)
+    where = {"folder": f"{low} | {high}", "sample": "embedded sample set (scikit-image photos)"}
+    dataset_label = f"{dataset} ({split}, {len(pairs) if not limit else min(limit, len(pairs))}" \
+                    f" pairs): {where.get(dataset, root or cfg['data']['root'])}"
+    if max_side or cfg["data"]["eval_max_side"]:
+        max_side = max_side or cfg["data"]["eval_max_side"]
+        dataset_label += f"; downscaled to {max_side}px long side (not the paper protocol)"
+    return evaluate(model, pairs, out_dir, convention, limit, max_side, sheet_count, label,
+                    dataset_label, progress)

@@ -1,0 +1,140 @@
+"""PSNR and SSIM exactly as the paper's release scores them (SPEC section 7).
+
+Default convention ("release"): both images as RGB uint8 (a float output is
+clamped to [0, 1], scaled by 255 and rounded); PSNR with data range 255 over
+all pixels and channels; SSIM per channel with an 11 x 11 Gaussian window
+(sigma 1.5), K1 = 0.01, K2 = 0.03, L = 255, averaged over the valid region (the
+5-pixel border that the window does not fully cover is dropped), then the mean
+over R, G, B. No border crop.
+
+:class:`Convention` switches on the other conventions found in the
+literature, all off by default: ``y_channel`` (BT.601 luma Y of YCbCr, the
+super-resolution habit), ``crop_border`` (pixels dropped on each side before
+scoring) and ``gt_mean`` (scale the output so its mean gray level matches the
+target's, as some low-light papers do). :func:`describe` names the
+convention; print it with every result.
+"""
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from .data.image_io import to_uint8
+
+SSIM_WINDOW = 11
+SSIM_SIGMA = 1.5
+SSIM_K1 = 0.01
+SSIM_K2 = 0.03
+DATA_RANGE = 255.0
+# BT.601 RGB -> Y for 8-bit values (studio swing 16-235), as MATLAB rgb2ycbcr.
+Y_WEIGHTS = np.array([65.481, 128.553, 24.966]) / 255.0
+Y_OFFSET = 16.0
+
+
+@dataclass(frozen=True)
+class Convention:
+    """How an output is scored; the default is the release convention (SPEC 7)."""
+    y_channel: bool = False
+    crop_border: int = 0
+    gt_mean: bool = False
+
+
+RELEASE = Convention()
+
+
+def describe(convention=RELEASE):
+    """Short text naming a convention, e.g. for a results table."""
+    c = convention or RELEASE
+    space = "Y (BT.601) of uint8 RGB" if c.y_channel else "RGB uint8 (clamp+round)"
+    parts = [f"PSNR/SSIM on {space}", "PSNR range 255",
+             f"SSIM Gaussian {SSIM_WINDOW}x{SSIM_WINDOW} sigma {SSIM_SIGMA}, K1 {SSIM_K1} "
+             f"K2 {SSIM_K2}, valid region, mean over {'Y' if c.y_channel else 'R,G,B'}",
+             f"crop border {c.crop_border}px" if c.crop_border else "no border crop"]
+    if c.gt_mean:
+        parts.append("output scaled to the target's mean gray (GT-mean)")
+    tag = "release convention, SPEC 7" if c == RELEASE else "NOT the paper's convention"
+    return "; ".join(parts) + f" [{tag}]"
+
+
+def _gt_mean_scale(output, target):
+    """Output (float in [0, 1]) scaled so its mean gray equals the target's, clipped."""
+    out = np.clip(np.asarray(output, dtype=np.float64), 0.0, 1.0) \
+        if output.dtype != np.uint8 else output.astype(np.float64) / 255.0
+    tgt = target.astype(np.float64) / 255.0 if target.dtype == np.uint8 else \
+        np.clip(target.astype(np.float64), 0.0, 1.0)
+    gray = np.array([0.299, 0.587, 0.114])
+    mean_out = float((out @ gray).mean())
+    mean_tgt = float((tgt @ gray).mean())
+    return np.clip(out * (mean_tgt / max(mean_out, 1e-12)), 0.0, 1.0)
+
+
+def prepare(output, target, convention=RELEASE):
+    """Both images as the float64 arrays that are scored (uint8 values, H x W x C)."""
+    c = convention or RELEASE
+    output, target = np.asarray(output), np.asarray(target)
+    if output.shape != target.shape:
+        raise ValueError(f"output {output.shape} and target {target.shape} differ in shape")
+    if output.ndim != 3 or output.shape[2] != 3:
+        raise ValueError(f"expected H x W x 3 RGB images, got {output.shape}")
+    if c.gt_mean:
+        output = _gt_mean_scale(output, target)
+    out, tgt = to_uint8(output).astype(np.float64), to_uint8(target).astype(np.float64)
+    if c.y_channel:
+        out = (out @ Y_WEIGHTS + Y_OFFSET)[..., None]
+        tgt = (tgt @ Y_WEIGHTS + Y_OFFSET)[..., None]
+    b = int(c.crop_border)
+    if b:
+        if 2 * b >= min(out.shape[:2]):
+            raise ValueError(f"crop_border {b} leaves nothing of a {out.shape[1]}x"
+                             f"{out.shape[0]} image")
+        out, tgt = out[b:-b, b:-b], tgt[b:-b, b:-b]
+    return out, tgt
+
+
+def psnr(output, target, convention=RELEASE):
+    """PSNR in dB (data range 255); ``inf`` for identical images."""
+    out, tgt = prepare(output, target, convention)
+    mse = float(np.mean((out - tgt) ** 2))
+    return float("inf") if mse == 0 else 10.0 * np.log10(DATA_RANGE ** 2 / mse)
+
+
+def gaussian_window(size=SSIM_WINDOW, sigma=SSIM_SIGMA):
+    """Normalised 1-D Gaussian of odd ``size`` (the window is its outer product)."""
+    x = np.arange(size, dtype=np.float64) - (size - 1) / 2
+    g = np.exp(-x ** 2 / (2 * sigma ** 2))
+    return g / g.sum()
+
+
+def _ssim_channel(a, b, g):
+    """SSIM of two float64 2-D arrays of 0-255 values, mean over the valid region."""
+    r = (len(g) - 1) // 2
+    h, w = a.shape
+    if h <= 2 * r or w <= 2 * r:
+        raise ValueError(f"SSIM needs images larger than {2 * r}x{2 * r}, got {w}x{h}")
+
+    def blur(x):  # correlation with the separable window, then the valid region
+        return cv2.sepFilter2D(x, cv2.CV_64F, g, g, borderType=cv2.BORDER_REFLECT)[r:h - r,
+                                                                                   r:w - r]
+    c1 = (SSIM_K1 * DATA_RANGE) ** 2
+    c2 = (SSIM_K2 * DATA_RANGE) ** 2
+    mu_a, mu_b = blur(a), blur(b)
+    var_a = blur(a * a) - mu_a ** 2
+    var_b = blur(b * b) - mu_b ** 2
+    cov = blur(a * b) - mu_a * mu_b
+    num = (2 * mu_a * mu_b + c1) * (2 * cov + c2)
+    den = (mu_a ** 2 + mu_b ** 2 + c1) * (var_a + var_b + c2)
+    return float(np.mean(num / den))
+
+
+def ssim(output, target, convention=RELEASE):
+    """SSIM (SPEC 7): per channel on the valid region, then the mean over channels."""
+    out, tgt = prepare(output, target, convention)
+    g = gaussian_window()
+    return float(np.mean([_ssim_channel(np.ascontiguousarray(out[..., k]),
+                                        np.ascontiguousarray(tgt[..., k]), g)
+                          for k in range(out.shape[2])]))
+
+
+def psnr_ssim(output, target, convention=RELEASE):
+    """(PSNR, SSIM) of one image pair under one convention."""
+    return psnr(output, target, convention), ssim(output, target, convention)

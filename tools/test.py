@@ -1,0 +1,88 @@
+#!/usr/bin/env python
+"""Evaluate a jsymnet checkpoint on a test set: enhanced images, per-image CSV, summary.
+
+Examples:
+  python tools/test.py --dataset sample                     # offline, no download
+  python tools/test.py --dataset lol --data-root data/LOL --weights lol.pkl
+  python tools/test.py --dataset fivek --data-root data/FiveK --weights fivek.pkl
+  python tools/test.py --dataset folder --low DIR --high DIR --weights model.pkl
+
+Scores follow the paper's release convention (SPEC section 7) unless
+--y-channel, --crop-border or --gt-mean say otherwise; the convention is
+printed with the results.
+"""
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--dataset", choices=("fivek", "lol", "folder", "sample"), default=None,
+                   help="test set (default: the config's data.dataset, else 'sample': "
+                        "pairs made from photos bundled with scikit-image)")
+    p.add_argument("--data-root", help="dataset folder for lol/fivek (default: config's "
+                                       "data.root)")
+    p.add_argument("--low", help="folder dataset: low-light input images")
+    p.add_argument("--high", help="folder dataset: target images (names match --low)")
+    p.add_argument("--split", default="test", choices=("train", "test", "all"),
+                   help="which part of the dataset (default: test)")
+    p.add_argument("--weights", default=None,
+                   help="jsymnet checkpoint (.pkl; convert release .pth files with "
+                        "tools/convert_weights.py). Default: weights/jsymnet_sample.pkl if it "
+                        "exists. 'random' = untrained network from --config (smoke test only)")
+    p.add_argument("--config", help="YAML config: data options (and the network for "
+                                    "--weights random)")
+    p.add_argument("--out", default=None, help="output folder (default: results/<dataset>)")
+    p.add_argument("--device", default="auto", choices=("cpu", "cuda", "auto"),
+                   help="where to run (default: auto = CUDA if available)")
+    p.add_argument("--limit", type=int, default=None, help="evaluate only the first N pairs")
+    p.add_argument("--max-side", type=int, default=None,
+                   help="downscale pairs to this long side first (quick runs; NOT the paper "
+                        "protocol)")
+    p.add_argument("--sheet", type=int, default=4,
+                   help="images in the comparison sheet comparison.png (default 4; 0 = none)")
+    g = p.add_argument_group("metric convention (default: the paper's release convention)")
+    g.add_argument("--y-channel", action="store_true", help="score the BT.601 Y channel only")
+    g.add_argument("--crop-border", type=int, default=0, help="drop N pixels on each side")
+    g.add_argument("--gt-mean", action="store_true",
+                   help="scale each output to the target's mean gray level first")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return p.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    import jsymnet  # prepares Jittor (before any jittor import)
+    from jsymnet import evaluate, metrics
+    from jsymnet.config import ConfigError, load_config
+    from jsymnet.data import DatasetNotFoundError, ImageReadError, PairingError
+
+    jsymnet.use_device(args.device)
+    try:
+        cfg = load_config(args.config)
+        dataset = args.dataset or (cfg["data"]["dataset"] if args.config else "sample")
+        if args.low or args.high:
+            dataset = args.dataset or "folder"
+        convention = metrics.Convention(args.y_channel, args.crop_border, args.gt_mean)
+        out = args.out or str(Path("results") / dataset)
+        summary = evaluate.run(dataset, out, weights=args.weights, config=cfg,
+                               root=args.data_root, low=args.low, high=args.high,
+                               split=args.split, limit=args.limit, max_side=args.max_side,
+                               convention=convention, sheet_count=args.sheet,
+                               progress=not args.no_progress)
+    except (DatasetNotFoundError, PairingError, ImageReadError, ConfigError,
+            evaluate.WeightsNotFoundError, jsymnet.CheckpointError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(summary.table())
+    print(f"wrote {out}/: images/, results.csv, summary.txt, summary.json"
+          + (", comparison.png" if args.sheet else ""))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
