@@ -13,6 +13,11 @@ the environment variables Jittor reads when it is imported:
   oneDNN (Debian ``libdnnl-dev``), laid out where Jittor looks for its own.
   If neither exists, ``use_mkl=0`` and one warning that names the fix.
 * downloads: ``use_cutlass=0``, ``use_cutt=0`` and ``use_nccl=0``.
+* torch: Jittor imports PyTorch at start-up whenever it is installed
+  (``FIX_TORCH_ERROR``); that costs about a second per import and put both
+  native runtimes in every process (a compile thread crashed and deadlocked
+  that way here), so jsymnet sets ``FIX_TORCH_ERROR=0``. Code that needs
+  both should run torch in a separate process.
 
 Variables the user already set are never overwritten. ``jsymnet`` calls
 :func:`prepare` on import, so ``import jsymnet`` before ``import jittor``
@@ -181,6 +186,7 @@ def prepare(device=None):
         os.environ.setdefault("nvcc_path", "")  # CPU even though nvcc is on PATH
     for flag in ("use_cutlass", "use_cutt", "use_nccl"):
         os.environ.setdefault(flag, "0")  # these would be downloaded
+    os.environ.setdefault("FIX_TORCH_ERROR", "0")  # do not import torch into every process
     _state["onednn"] = _prepare_onednn()
     _state["device"] = "cuda" if has_gpu and requested != "cpu" else "cpu"
     _state["prepared"] = True

@@ -31,3 +31,28 @@ def tiny_config(**subnet):
     sub.update(subnet)
     return {"model": {"codec": {"type": "vgg", "weights": None, "channels": 16},
                       "ift": {"num_blocks": 2}, "subnet": sub}}
+
+
+def randomize(module, scale=0.2):
+    """Give every trainable weight a random value (std ``scale``/sqrt(fan_in); PReLU ~0.2).
+
+    At the SPEC initialisation every coupling is the identity, which would make
+    round-trip and gradient tests trivially true.
+    """
+    for name, p in module.named_parameters():
+        if p.is_stop_grad():
+            continue
+        if "prelu" in name or name.endswith("conv_du.1.weight"):
+            p.assign(0.2 + 0.05 * jt.randn(p.shape))
+        elif p.ndim == 4:
+            fan_in = p.shape[1] * p.shape[2] * p.shape[3]
+            p.assign(jt.randn(p.shape) * (scale / fan_in ** 0.5))
+        else:
+            p.assign(0.02 * jt.randn(p.shape))
+    return module
+
+
+def max_diff(a, b):
+    a = a.numpy() if hasattr(a, "numpy") else a
+    b = b.numpy() if hasattr(b, "numpy") else b
+    return float(np.abs(np.asarray(a, np.float64) - np.asarray(b, np.float64)).max())

@@ -1,0 +1,47 @@
+"""Bidirectional loss of SPEC section 5 (paper Eq. 12-14) and its Table 2 ablations."""
+import jittor as jt
+
+
+def quantize(x):
+    """Q(x): clamp to [0, 1] and round to 1/255 steps, with a straight-through gradient."""
+    x = x.clamp(0.0, 1.0)
+    q = jt.round(x * 255.0) / 255.0
+    return x + (q - x).stop_grad()
+
+
+def _per_image(err):
+    return err.reshape(err.shape[0], -1).sum(dim=1).mean()
+
+
+def l2(pred, target):
+    """Per-image sum of squared error over C, H, W, then the mean over the batch (release)."""
+    return _per_image((pred - target).sqr())
+
+
+def l1(pred, target):
+    """The "L1 loss" ablation: per-image sum of absolute error, mean over the batch."""
+    return _per_image((pred - target).abs())
+
+
+def psnr_loss(pred, target, eps=1e-8):
+    """The "PSNR loss" ablation: minus the mean per-image PSNR (data range 1)."""
+    mse = (pred - target).sqr().reshape(pred.shape[0], -1).mean(dim=1)
+    return (10.0 * jt.log(mse + eps) / jt.log(jt.array(10.0))).mean()
+
+
+LOSSES = {"l2": l2, "l1": l1, "psnr": psnr_loss}
+
+
+def bidirectional_loss(model, x_lq, x_hq, cfg):
+    """L = lambda_H * l(enhance(x_LQ), x_HQ) + lambda_L * l(degrade(Q(x_HQ)), x_LQ), Eq. 12.
+
+    ``cfg`` is the ``train.loss`` section. Returns (total, {"enhance": ..., "degrade": ...}).
+    """
+    loss = LOSSES[cfg["type"]]
+    parts = {"enhance": loss(model.enhance(x_lq), x_hq)}
+    total = cfg["lambda_enhance"] * parts["enhance"]
+    if cfg["lambda_degrade"]:
+        target = quantize(x_hq) if cfg["quantize_target"] else x_hq
+        parts["degrade"] = loss(model.degrade(target), x_lq)
+        total = total + cfg["lambda_degrade"] * parts["degrade"]
+    return total, parts

@@ -1,0 +1,176 @@
+"""The network against SPEC sections 1-4: invertibility, equations, shapes, counts, gradients."""
+import jsymnet  # noqa: F401
+import jittor as jt
+import numpy as np
+import pytest
+
+from conftest import max_diff, randomize, tiny_config
+from jsymnet.config import load_config
+from jsymnet.losses import bidirectional_loss
+from jsymnet.models import IFT, RRAM, HaarCodec, InvertibleBlock
+import numpy_reference as ref
+
+RELEASE = load_config({})["model"]["subnet"]          # the release RRAM (SPEC 4)
+SHARED = dict(RELEASE, share_weights=True)              # the paper's RRAM
+TINY_SUB = load_config(tiny_config())["model"]["subnet"]
+
+
+def params_np(module):
+    return {k: v.numpy().astype(np.float64) for k, v in module.state_dict().items()}
+
+
+@pytest.mark.parametrize("subnet", [RELEASE, SHARED], ids=["release", "paper_shared"])
+def test_ift_round_trip_on_random_features(subnet):
+    ift = randomize(IFT(64, 8, 32, 1.0, "rram", subnet))
+    f = jt.randn(1, 64, 8, 8)
+    enhanced = ift(f)
+    assert max_diff(enhanced, f) > 0.5, "randomised IFT should move features far"
+    assert max_diff(ift(enhanced, reverse=True), f) < 1e-5
+    assert max_diff(ift(ift(f, reverse=True)), f) < 1e-5
+
+
+@pytest.mark.parametrize("kind", ["rram_no_attention", "rram_1_round", "resblock",
+                                  "se_resblock", "dense"])
+def test_ablation_subnets_stay_invertible(kind):
+    sub = dict(TINY_SUB, attention=kind != "rram_no_attention",
+               rounds=1 if kind == "rram_1_round" else 3,
+               type=kind if not kind.startswith("rram") else "rram")
+    ift = randomize(IFT(16, 2, 8, 1.0, sub["type"], sub))
+    f = jt.randn(1, 16, 8, 8)
+    assert max_diff(ift(f), f) > 1e-3
+    assert max_diff(ift(ift(f), reverse=True), f) < 1e-5
+
+
+def test_coupling_matches_spec_formulas():
+    """SPEC 3 on a tiny tensor: degrade and enhance, with F, G, H as black boxes."""
+    clamp = 0.7
+    block = randomize(InvertibleBlock(8, 3, clamp, "rram", TINY_SUB))
+    x = jt.randn(1, 8, 5, 5)
+    x1, x2 = x[:, :3], x[:, 3:]
+    n = lambda v: v.numpy().astype(np.float64)  # noqa: E731
+    sig = ref.sigmoid
+
+    y1 = n(x1) + n(block.F(x2))
+    s = clamp * (2 * sig(n(block.H(jt.array(y1.astype(np.float32))))) - 1)
+    y2 = n(x2) * np.exp(s) + n(block.G(jt.array(y1.astype(np.float32))))
+    assert max_diff(block.degrade(x), np.concatenate([y1, y2], 1)) < 1e-5
+
+    s = clamp * (2 * sig(n(block.H(x1))) - 1)
+    e2 = (n(x2) - n(block.G(x1))) * np.exp(-s)
+    e1 = n(x1) - n(block.F(jt.array(e2.astype(np.float32))))
+    assert max_diff(block.enhance(x), np.concatenate([e1, e2], 1)) < 1e-5
+    assert max_diff(block(x), block.enhance(x)) == 0.0
+    assert max_diff(block(x, reverse=True), block.degrade(x)) == 0.0
+
+
+@pytest.mark.parametrize("shared", [False, True], ids=["release", "paper_shared"])
+@pytest.mark.parametrize("attention", [True, False], ids=["attention", "no_attention"])
+def test_rram_matches_equations_5_to_11(shared, attention):
+    cfg = dict(TINY_SUB, share_weights=shared, attention=attention, mid_channels=8,
+               hidden_channels=12, reduction=4)
+    net = randomize(RRAM(3, 5, cfg), scale=1.0)
+    x = jt.randn(1, 3, 5, 5)
+    expected = ref.rram(x.numpy()[0].astype(np.float64), params_np(net), 3, shared, attention)
+    assert np.abs(expected).max() > 1e-2
+    assert max_diff(net(x)[0], expected) < 1e-4
+
+
+def test_fresh_network_couplings_are_identity():
+    """SPEC 4 init: exit convs are zero, so enhance(x) = D(E(x)) and degrade(y) = D(E(y))."""
+    model = jsymnet.build_model(tiny_config())
+    x = jt.rand(1, 3, 37, 53)
+    codec_only = model.decoder(model.encoder(x))
+    assert max_diff(model.enhance(x), codec_only) == 0.0
+    assert max_diff(model.degrade(x), codec_only) == 0.0
+    for name, p in model.named_parameters():
+        if name.endswith("prelu.weight") or name.endswith("conv_du.1.weight"):
+            assert np.allclose(p.numpy(), 0.2), name
+        if ".F.conv2." in name or ".G.conv2." in name or ".H.conv2." in name:
+            assert not p.numpy().any(), f"{name} should start at zero"
+
+
+def test_release_model_keeps_odd_shapes_and_batches():
+    model = randomize(jsymnet.build_model(None, codec={"weights": None}))
+    x = jt.rand(2, 3, 37, 53)
+    for out in (model.enhance(x), model.degrade(x), model(x)):
+        assert out.shape == [2, 3, 37, 53]
+        assert np.isfinite(out.numpy()).all()
+    assert max_diff(model(x), model.enhance(x)) == 0.0
+
+
+def test_haar_codec_is_exact_inverse_and_pads_odd_sizes():
+    codec = HaarCodec(levels=2)
+    x = jt.rand(1, 3, 8, 12)
+    f = codec.encode(x)
+    assert f.shape == [1, 48, 2, 3]
+    assert max_diff(codec.decode(f), x) < 1e-6
+    model = jsymnet.build_model({"model": {"codec": {"type": "haar"}, "ift": {"num_blocks": 2},
+                                           "subnet": {"mid_channels": 16, "hidden_channels": 32,
+                                                      "reduction": 4}}})
+    randomize(model)
+    assert model.enhance(jt.rand(1, 3, 37, 53)).shape == [1, 3, 37, 53]
+    # With the Haar codec the whole network is invertible: degrade undoes enhance
+    # (at an even size; an odd one is padded, and the padding is cropped away).
+    x = jt.rand(1, 3, 16, 16)
+    out = model.enhance(x)
+    assert max_diff(out, x) > 1e-2
+    assert max_diff(model.degrade(out), x) < 1e-4
+
+
+def _count(model):
+    return sum(p.numel() for p in model.trainable_parameters())
+
+
+def test_parameter_counts_match_the_release():
+    release = jsymnet.build_model(None, codec={"weights": None})
+    assert _count(release) == 11_559_624        # SPEC 6: the network that runs
+    assert sum(p.numel() for p in release.ift.blocks[0].F.parameters()) == 481_651
+    assert len(release.state_dict()) == 842     # 964 release tensors - 120 soca - 2 decoder copies
+    frozen = [n for n, p in release.named_parameters() if p.is_stop_grad()]
+    assert frozen == ["codec.weight1", "codec.weight2"]
+    shared = jsymnet.build_model("configs/paper_shared.yaml", codec={"weights": None})
+    assert _count(shared) == 4_444_584
+
+
+def test_every_trainable_parameter_gets_a_gradient_and_the_codec_none():
+    # reduction 2: an attention squeeze of 8 channels, so its PReLU sees negative inputs
+    model = randomize(jsymnet.build_model(tiny_config(reduction=2)))
+    loss_cfg = load_config({})["train"]["loss"]
+    x_lq, x_hq = jt.rand(2, 3, 16, 16) * 0.3, jt.rand(2, 3, 16, 16)
+    loss, parts = bidirectional_loss(model, x_lq, x_hq, loss_cfg)
+    assert set(parts) == {"enhance", "degrade"}
+    params = model.trainable_parameters()
+    names = [n for n, p in model.named_parameters() if not p.is_stop_grad()]
+    grads = jt.grad(loss, params)
+    dead = [n for n, g in zip(names, grads) if not np.abs(g.numpy()).max() > 0]
+    assert not dead, f"no gradient reaches {dead}"
+    codec = [model.codec.weight1.numpy().copy(), model.codec.weight2.numpy().copy()]
+    opt = jt.optim.Adam(model.parameters(), lr=1e-3)
+    before = params[0].numpy().copy()
+    opt.step(loss)
+    assert max_diff(model.codec.weight1, codec[0]) == 0.0
+    assert max_diff(model.codec.weight2, codec[1]) == 0.0
+    assert max_diff(params[0], before) > 0
+
+
+def test_no_backward_loss_ablation_drops_the_degrade_term():
+    model = jsymnet.build_model(tiny_config())
+    cfg = dict(load_config({})["train"]["loss"], lambda_degrade=0.0)
+    x = jt.rand(1, 3, 16, 16)
+    total, parts = bidirectional_loss(model, x, x, cfg)
+    assert set(parts) == {"enhance"}
+    assert max_diff(total, parts["enhance"]) == 0.0
+
+
+@pytest.mark.cuda
+def test_cuda_forward_matches_cpu():
+    if not jt.has_cuda:
+        pytest.skip("no NVIDIA GPU on this machine: Jittor runs on CPU (CUDA checks need one)")
+    model = randomize(jsymnet.build_model(tiny_config()))
+    x = jt.rand(1, 3, 37, 53)
+    cpu = model.enhance(x).numpy()
+    jsymnet.use_device("cuda")
+    try:
+        assert max_diff(model.enhance(x), cpu) < 1e-4
+    finally:
+        jsymnet.use_device("cpu")

@@ -1,0 +1,106 @@
+"""The runtime set-up: CPU despite nvcc on PATH, oneDNN found or clearly absent."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import jsymnet
+import pytest
+
+from jsymnet import runtime
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _clean_env(tmp_path):
+    """This machine's environment minus everything jsymnet.runtime would set, nvcc on PATH."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("nvcc_path", "use_mkl", "use_cutlass", "use_cutt", "use_nccl",
+                        runtime.DEVICE_ENV)}
+    if shutil.which("nvcc") is None:  # stand in a fake nvcc: jittor must not try to use it
+        fake = tmp_path / "bin"
+        fake.mkdir()
+        (fake / "nvcc").write_text("#!/bin/sh\necho 'Cuda compilation tools, release 13.0'\n")
+        (fake / "nvcc").chmod(0o755)
+        env["PATH"] = f"{fake}:{env.get('PATH', '')}"
+    env["PYTHONPATH"] = f"{ROOT}:{env.get('PYTHONPATH', '')}"
+    return env
+
+
+@pytest.mark.skipif(runtime.cuda_available(), reason="this machine has a GPU: the CPU "
+                    "fallback is tested where there is none")
+def test_fresh_process_with_nvcc_and_no_gpu_runs_on_cpu(tmp_path):
+    script = textwrap.dedent("""
+        import json, jsymnet, jittor as jt
+        model = jsymnet.build_model({"model": {"codec": {"weights": None, "channels": 16},
+            "ift": {"num_blocks": 1}, "subnet": {"mid_channels": 8, "hidden_channels": 8,
+            "reduction": 4}}})
+        y = model.enhance(jt.rand(1, 3, 16, 16))
+        info = jsymnet.runtime_info()
+        info["shape"] = list(y.shape)
+        print("INFO" + json.dumps(info))
+    """)
+    env = _clean_env(tmp_path)
+    assert shutil.which("nvcc", path=env["PATH"])
+    proc = subprocess.run([sys.executable, "-c", script], env=env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    line = [ln for ln in proc.stdout.splitlines() if ln.startswith("INFO")][-1]
+    info = json.loads(line[4:])
+    assert info["backend"] == "cpu" and info["shape"] == [1, 3, 16, 16]
+    assert set(info) >= {"backend", "onednn", "jittor_version", "cache_dir"}
+
+
+def test_runtime_info_reports_this_process():
+    info = jsymnet.runtime_info()
+    assert info["backend"] in ("cpu", "cuda")
+    assert info["jittor_version"].startswith("1.")
+    assert Path(info["cache_dir"]).is_dir()
+    assert isinstance(info["onednn"], bool)
+
+
+def test_onednn_missing_falls_back_with_one_warning(tmp_path, monkeypatch):
+    monkeypatch.setenv("JITTOR_HOME", str(tmp_path))
+    monkeypatch.delenv("use_mkl", raising=False)
+    monkeypatch.setattr(runtime, "_system_onednn", lambda: None)
+    monkeypatch.setitem(runtime._state, "warned", False)
+    with pytest.warns(RuntimeWarning, match="apt-get install libdnnl-dev"):
+        assert runtime._prepare_onednn() == "off"
+    assert os.environ["use_mkl"] == "0"
+
+
+def test_system_onednn_is_laid_out_where_jittor_looks(tmp_path, monkeypatch):
+    include = tmp_path / "usr_include"
+    (include / "oneapi" / "dnnl").mkdir(parents=True)
+    (include / "oneapi" / "dnnl" / "dnnl.hpp").write_text("")
+    (include / "dnnl.hpp").write_text("")
+    lib = tmp_path / "libdnnl.so"
+    lib.write_text("")
+    home = tmp_path / "home"
+    monkeypatch.setenv("JITTOR_HOME", str(home))
+    monkeypatch.delenv("use_mkl", raising=False)
+    monkeypatch.setattr(runtime, "_system_onednn", lambda: (include, lib))
+    assert runtime._prepare_onednn() == "on (system oneDNN)"
+    laid = home / ".cache" / "jittor" / "mkl" / runtime.JITTOR_DNNL_DIRNAME
+    assert (laid / "lib" / "libmkldnn.so").resolve() == lib.resolve()
+    assert (laid / "include" / "dnnl.hpp").resolve() == (include / "dnnl.hpp").resolve()
+    assert (laid / "include" / "oneapi" / "dnnl" / "dnnl.hpp").exists()
+    assert runtime._prepare_onednn() == "on"  # second time: found in place
+    assert "use_mkl" not in os.environ
+
+
+def test_user_settings_are_respected(monkeypatch):
+    monkeypatch.setenv("use_mkl", "0")
+    assert runtime._prepare_onednn() == "off (user setting)"
+    with pytest.raises(runtime.RuntimeSetupError, match="unknown device"):
+        runtime._requested_device("tpu")
+
+
+def test_cuda_request_without_gpu_is_a_clear_error():
+    if runtime.cuda_available():
+        pytest.skip("this machine has a GPU")
+    with pytest.raises(runtime.RuntimeSetupError, match="--device cpu"):
+        jsymnet.use_device("cuda")
