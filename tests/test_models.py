@@ -130,6 +130,10 @@ def test_parameter_counts_match_the_release():
     assert frozen == ["codec.weight1", "codec.weight2"]
     shared = jsymnet.build_model("configs/paper_shared.yaml", codec={"weights": None})
     assert _count(shared) == 4_444_584
+    shared.eval()  # Jittor's eval() stops every gradient; the count must not change
+    assert _count(shared) == 4_444_584
+    shared.train()
+    assert [n for n, p in shared.named_parameters() if p.is_stop_grad()] == frozen
 
 
 def test_every_trainable_parameter_gets_a_gradient_and_the_codec_none():

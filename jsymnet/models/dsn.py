@@ -50,7 +50,12 @@ class DeepSymmetricNet(nn.Module):
         return self.enhance(x)
 
     def trainable_parameters(self):
-        return [p for p in self.parameters() if not p.is_stop_grad()]
+        """Every parameter but the frozen codec's.
+
+        Decided by structure, not by ``is_stop_grad()``: Jittor's ``eval()``
+        stops the gradient of every parameter until ``train()``.
+        """
+        return [p for n, p in self.named_parameters() if not n.startswith("codec.")]
 
 
 def build_codec(cfg, load_weights=True):
