@@ -1,0 +1,691 @@
+"""Convert PyTorch (and Jittor) weight files into jsymnet files, without torch.
+
+Three kinds of input are recognised from their keys (SPEC sections 2 and 6):
+
+* ``release-G``: a trained generator of the authors' release (``fiveK_G.pth``):
+  ``operations.0`` / ``operations.9`` hold the codec, ``operations.1..8`` the
+  invertible blocks. Converted into a jsymnet checkpoint (:func:`jsymnet.load_model`).
+* ``torchvision-vgg``: a VGG-16 state dict with torchvision's keys
+  (``features.0.weight``, ``features.2.weight``); Jittor's own ``vgg16.pkl``
+  uses the same keys.
+* ``release-vgg``: the release's ``vgg16.weight`` (fast-neural-style keys
+  ``conv1_1.weight``, ``conv1_2.weight``).
+
+The VGG kinds become the codec weights file that configs point at
+(``model.codec.weights``): a ``jt.save`` of ``{"conv1_1": W1, "conv1_2": W2}``.
+
+Reading never imports torch and never runs code from the file: the pickles
+are read by :class:`RestrictedUnpickler`, which builds only the few objects a
+state dict is made of (ordered dicts, tensors and their storages, numpy arrays)
+and refuses every other global. Both of torch's formats are read: the zip
+archive of torch >= 1.6 (``data.pkl`` + ``data/<key>`` storages + ``byteorder``)
+and the legacy stream (magic number, protocol, system info, the data pickle,
+the storage keys, then the raw storages).
+"""
+import collections
+import hashlib
+import io
+import os
+import pickle
+import re
+import struct
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["ConvertError", "RestrictedUnpickler", "read_weights", "detect_kind",
+           "map_release_generator", "vgg_codec_weights", "convert", "KINDS"]
+
+KINDS = ("release-G", "torchvision-vgg", "release-vgg")
+KIND_DESCRIPTIONS = {
+    "release-G": "a trained generator of the authors' release (operations.0..9)",
+    "torchvision-vgg": "VGG-16 with torchvision / Jittor keys (features.0.weight, features.2.weight)",
+    "release-vgg": "the release's vgg16.weight (conv1_1.weight, conv1_2.weight)",
+}
+TORCH_LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
+TORCH_LEGACY_PROTOCOL = 1001
+JITTOR_TRAILER = b"HCAJSLHD"  # jt.save appends sha1(pickle) + this
+_LEGACY_MAGIC_BYTES = b"\x8a\x0a" + TORCH_LEGACY_MAGIC.to_bytes(10, "little")
+SHOW = 5  # keys listed in an error before "..."
+
+
+class ConvertError(ValueError):
+    """The input cannot be converted; the message says what it is and what is wrong."""
+
+
+# --------------------------------------------------------------------------------------
+# Stand-ins for the objects a PyTorch state dict pickle refers to
+# --------------------------------------------------------------------------------------
+
+class _StorageType:
+    """Stands for ``torch.FloatStorage`` and friends: only its element type matters."""
+
+    def __init__(self, name, dtype):
+        self.name = name
+        self.dtype = dtype  # numpy dtype string, or "bfloat16"
+
+    @property
+    def itemsize(self):
+        return 2 if self.dtype == "bfloat16" else np.dtype(self.dtype).itemsize
+
+    def __repr__(self):
+        return f"torch.{self.name}"
+
+
+_STORAGE_DTYPES = {
+    "FloatStorage": "f4", "DoubleStorage": "f8", "HalfStorage": "f2",
+    "BFloat16Storage": "bfloat16", "LongStorage": "i8", "IntStorage": "i4",
+    "ShortStorage": "i2", "CharStorage": "i1", "ByteStorage": "u1", "BoolStorage": "?",
+}
+_STORAGE_TYPES = {name: _StorageType(name, dt) for name, dt in _STORAGE_DTYPES.items()}
+
+
+class _StorageRef:
+    """A storage named by a persistent id; its bytes are attached once read."""
+
+    def __init__(self, key, stype, numel, view=None):
+        self.key = key
+        self.stype = stype
+        self.numel = numel
+        self.view = view  # legacy format: (offset, size) into the root storage
+        self.array = None
+
+
+class _TensorRef:
+    """A tensor waiting for its storage: (storage, offset, size, stride)."""
+
+    def __init__(self, storage, offset, size, stride):
+        if not isinstance(storage, _StorageRef):
+            raise pickle.UnpicklingError("a tensor refers to something that is not a storage")
+        for name, value in (("offset", [offset]), ("size", size), ("stride", stride)):
+            if not isinstance(value, (tuple, list)) or not all(
+                    isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value):
+                raise pickle.UnpicklingError(f"a tensor has a malformed {name}: {value!r}")
+        if len(size) != len(stride):
+            raise pickle.UnpicklingError(f"a tensor has size {size} but stride {stride}")
+        self.storage, self.offset = storage, offset
+        self.size, self.stride = tuple(size), tuple(stride)
+
+
+def _rebuild_tensor(storage, storage_offset, size, stride, *_ignored, **_kw):
+    # stands for torch._utils._rebuild_tensor(_v2): requires_grad, hooks, metadata unused
+    return _TensorRef(storage, storage_offset, size, stride)
+
+
+def _rebuild_parameter(data, *_ignored, **_kw):
+    # stands for torch._utils._rebuild_parameter(_with_state): a Parameter is its data
+    if not isinstance(data, _TensorRef):
+        raise pickle.UnpicklingError("a parameter wraps something that is not a tensor")
+    return data
+
+
+class _TensorClass:
+    """Stands for ``torch.Tensor`` / ``torch.nn.Parameter`` in ``_rebuild_from_type_v2``."""
+
+
+def _rebuild_from_type_v2(func, new_type, args, state):
+    if not isinstance(new_type, _TensorClass) or func not in (_rebuild_tensor, _rebuild_parameter):
+        raise pickle.UnpicklingError("a tensor of an unsupported subclass")
+    return func(*args)
+
+
+def _jittor_var(array):
+    # stands for jittor_core.Var, pickled as Var(ndarray)
+    if not isinstance(array, np.ndarray):
+        raise pickle.UnpicklingError("a Jittor Var that does not wrap a numpy array")
+    return array
+
+
+def _numpy_globals():
+    out = {("numpy", "ndarray"): np.ndarray, ("numpy", "dtype"): np.dtype}
+    from numpy.core import multiarray  # numpy < 2, as Jittor needs
+    for mod in ("numpy.core.multiarray", "numpy._core.multiarray"):
+        out[(mod, "_reconstruct")] = multiarray._reconstruct
+        out[(mod, "scalar")] = multiarray.scalar
+    return out
+
+
+class RestrictedUnpickler(pickle.Unpickler):
+    """An unpickler that builds state-dict objects only and refuses every other global.
+
+    Allowed: ``collections.OrderedDict``; torch's tensor/parameter rebuild
+    functions and storage classes (as inert stand-ins, torch is never
+    imported); numpy arrays and dtypes; Jittor ``Var`` (unwrapped to its array);
+    ``_codecs.encode`` (how protocol-2 pickles store bytes). Any other global,
+    e.g. ``os.system`` in a crafted ``__reduce__``, raises
+    :class:`pickle.UnpicklingError` before anything is called.
+    ``persistent_load`` is the storage resolver (None: persistent ids refused).
+    """
+
+    _ALLOWED = {
+        ("collections", "OrderedDict"): collections.OrderedDict,
+        ("torch._utils", "_rebuild_tensor"): _rebuild_tensor,
+        ("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor,
+        ("torch._utils", "_rebuild_parameter"): _rebuild_parameter,
+        ("torch._utils", "_rebuild_parameter_with_state"): _rebuild_parameter,
+        ("torch._tensor", "_rebuild_from_type_v2"): _rebuild_from_type_v2,
+        ("torch", "Tensor"): _TensorClass(),
+        ("torch._tensor", "Tensor"): _TensorClass(),
+        ("torch.nn.parameter", "Parameter"): _TensorClass(),
+        ("jittor", "jittor_core.Var"): _jittor_var,
+        ("jittor_core", "Var"): _jittor_var,
+        ("_codecs", "encode"): __import__("codecs").encode,
+    }
+
+    def __init__(self, file, storage_resolver=None, where="file"):
+        super().__init__(file)
+        self._resolver = storage_resolver
+        self._where = where
+        self._allowed = dict(self._ALLOWED)
+        self._allowed.update(_numpy_globals())
+        for name, stype in _STORAGE_TYPES.items():
+            self._allowed[("torch", name)] = stype
+
+    def find_class(self, module, name):
+        try:
+            return self._allowed[(module, name)]
+        except KeyError:
+            raise pickle.UnpicklingError(
+                f"{self._where} refers to '{module}.{name}', which a weights file has no "
+                f"reason to contain; refusing to load it (only state dicts of tensors are "
+                f"accepted, and nothing in the file is executed)") from None
+
+    def persistent_load(self, pid):
+        if self._resolver is None:
+            raise pickle.UnpicklingError(f"{self._where}: unexpected persistent id {pid!r}")
+        return self._resolver(pid)
+
+
+# --------------------------------------------------------------------------------------
+# Readers
+# --------------------------------------------------------------------------------------
+
+def _storage_pid(pid, legacy):
+    """Validate a ``('storage', type, key, location, numel[, view])`` persistent id."""
+    if not (isinstance(pid, tuple) and len(pid) >= 5 and pid[0] == "storage"
+            and isinstance(pid[1], _StorageType) and isinstance(pid[2], str)
+            and isinstance(pid[4], int) and pid[4] >= 0):
+        raise pickle.UnpicklingError(f"malformed storage reference {pid!r}")
+    view = None
+    if legacy and len(pid) > 5 and pid[5] is not None:
+        v = pid[5]
+        if not (isinstance(v, tuple) and len(v) == 3 and isinstance(v[1], int)
+                and isinstance(v[2], int) and v[1] >= 0 and v[2] >= 0):
+            raise pickle.UnpicklingError(f"malformed storage view {v!r}")
+        view = (v[0], v[1], v[2])
+    return pid[1], pid[2], pid[4], view
+
+
+def _decode_storage(raw, stype, little, where, key):
+    if len(raw) % stype.itemsize:
+        raise ConvertError(f"{where}: storage {key} holds {len(raw)} bytes, not a whole number "
+                           f"of {stype!r} elements; the file is damaged")
+    order = "<" if little else ">"
+    if stype.dtype == "bfloat16":
+        half = np.frombuffer(raw, order + "u2").astype(np.uint32)
+        return (half << 16).view(np.float32)
+    dt = np.dtype(stype.dtype)
+    if dt.itemsize > 1:
+        dt = dt.newbyteorder(order)
+    return np.frombuffer(raw, dt)
+
+
+def _materialise(obj, where):
+    """Replace every :class:`_TensorRef` in a nested dict/list by an ndarray."""
+    if isinstance(obj, _TensorRef):
+        base = obj.storage.array
+        if base is None:
+            raise ConvertError(f"{where}: storage {obj.storage.key} is referenced but missing; "
+                               f"the file is damaged")
+        n = int(np.prod(obj.size, dtype=np.int64)) if obj.size else 1
+        if n:
+            last = obj.offset + sum((s - 1) * st for s, st in zip(obj.size, obj.stride))
+            if last >= base.size:
+                raise ConvertError(f"{where}: a tensor of size {obj.size} reaches past the end "
+                                   f"of its storage ({base.size} elements); the file is damaged")
+        else:
+            return np.zeros(obj.size, base.dtype.newbyteorder("="))
+        view = np.lib.stride_tricks.as_strided(
+            base[obj.offset:], shape=obj.size,
+            strides=tuple(st * base.itemsize for st in obj.stride), writeable=False)
+        return np.array(view, dtype=base.dtype.newbyteorder("="))
+    if isinstance(obj, dict):
+        out = collections.OrderedDict() if isinstance(obj, collections.OrderedDict) else {}
+        for k, v in obj.items():
+            out[k] = _materialise(v, where)
+        return out
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_materialise(v, where) for v in obj)
+    return obj
+
+
+def _read_zip(path, data):
+    where = str(path)
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+        names = archive.namelist()
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise ConvertError(f"{where}: a damaged or truncated zip archive ({exc}); a PyTorch "
+                           f"checkpoint of torch >= 1.6 is a zip archive, this one cannot be "
+                           f"read") from None
+    pkls = [n for n in names if n.endswith("data.pkl") and n.count("/") <= 1]
+    if len(pkls) != 1:
+        raise ConvertError(f"{where}: a zip archive but not a PyTorch checkpoint (no single "
+                           f"'<name>/data.pkl' inside; it holds {names[:SHOW]}"
+                           f"{' ...' if len(names) > SHOW else ''})")
+    prefix = pkls[0][:-len("data.pkl")]
+    little = True
+    if prefix + "byteorder" in names:
+        order = archive.read(prefix + "byteorder").decode("ascii", "replace").strip()
+        if order not in ("little", "big"):
+            raise ConvertError(f"{where}: unknown byte order {order!r} in the archive")
+        little = order == "little"
+    storages = {}
+
+    def resolve(pid):
+        stype, key, _numel, _view = _storage_pid(pid, legacy=False)
+        if key not in storages:
+            record = f"{prefix}data/{key}"
+            try:
+                raw = archive.read(record)
+            except KeyError:
+                raise ConvertError(f"{where}: storage {record} is missing from the archive; "
+                                   f"the file is damaged") from None
+            ref = _StorageRef(key, stype, None)
+            ref.array = _decode_storage(raw, stype, little, where, key)
+            storages[key] = ref
+        return storages[key]
+
+    try:
+        obj = RestrictedUnpickler(io.BytesIO(archive.read(pkls[0])), resolve, where).load()
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError) as exc:
+        if isinstance(exc, ConvertError):
+            raise
+        raise ConvertError(f"{where}: the archive is damaged or truncated ({type(exc).__name__}: "
+                           f"{exc})") from None
+    except pickle.UnpicklingError as exc:
+        raise ConvertError(f"{where}: {exc}") from None
+    return _materialise(obj, where)
+
+
+def _read_legacy(path, data):
+    """The pre-1.6 stream: magic, protocol, sys info, data pickle, keys, raw storages."""
+    where = str(path)
+    f = io.BytesIO(data)
+    try:
+        magic = RestrictedUnpickler(f, None, where).load()
+        if magic != TORCH_LEGACY_MAGIC:
+            raise ConvertError(f"{where}: not a legacy PyTorch file (bad magic number)")
+        protocol = RestrictedUnpickler(f, None, where).load()
+        if protocol != TORCH_LEGACY_PROTOCOL:
+            raise ConvertError(f"{where}: legacy PyTorch protocol {protocol!r} is not supported "
+                               f"(only {TORCH_LEGACY_PROTOCOL})")
+        sys_info = RestrictedUnpickler(f, None, where).load()
+        little = bool(sys_info.get("little_endian", True)) if isinstance(sys_info, dict) else True
+        roots, views = {}, {}
+
+        def resolve(pid):
+            stype, key, numel, view = _storage_pid(pid, legacy=True)
+            if key not in roots:
+                roots[key] = _StorageRef(key, stype, numel)
+            root = roots[key]
+            if view is None:
+                return root
+            vkey, offset, size = view
+            if vkey not in views:
+                views[vkey] = (_StorageRef(vkey, stype, size, (offset, size)), root)
+            return views[vkey][0]
+
+        obj = RestrictedUnpickler(f, resolve, where).load()
+        keys = RestrictedUnpickler(f, None, where).load()
+    except (EOFError, ValueError, TypeError, struct.error) as exc:
+        if isinstance(exc, ConvertError):
+            raise
+        raise ConvertError(f"{where}: a damaged or truncated legacy PyTorch file "
+                           f"({type(exc).__name__}: {exc})") from None
+    except pickle.UnpicklingError as exc:
+        raise ConvertError(f"{where}: {exc}") from None
+    if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
+        raise ConvertError(f"{where}: malformed storage key list in a legacy PyTorch file")
+    order = "<" if little else ">"
+    for key in keys:
+        ref = roots.get(key)
+        if ref is None:
+            raise ConvertError(f"{where}: storage {key} is listed but never used; the file is "
+                               f"damaged")
+        header = f.read(8)
+        if len(header) < 8:
+            raise ConvertError(f"{where}: the file ends before storage {key}: it is truncated")
+        numel = struct.unpack(order + "q", header)[0]
+        if numel != ref.numel:
+            raise ConvertError(f"{where}: storage {key} says {numel} elements where the data "
+                               f"pickle said {ref.numel}; the file is damaged")
+        nbytes = numel * ref.stype.itemsize
+        raw = f.read(nbytes) if numel >= 0 else b""
+        if numel < 0 or len(raw) < nbytes:
+            raise ConvertError(f"{where}: the file ends inside storage {key} (expected {nbytes} "
+                               f"bytes, found {len(raw)}): it is truncated")
+        ref.array = _decode_storage(raw, ref.stype, little, where, key)
+    for view, root in views.values():
+        if root.array is None:
+            continue
+        offset, size = view.view
+        if offset + size > root.array.size:
+            raise ConvertError(f"{where}: a storage view reaches past its storage; damaged file")
+        view.array = root.array[offset:offset + size]
+    return _materialise(obj, where)
+
+
+def _read_pickle(path, data):
+    """A plain pickle (jt.save, or pickle.dump of numpy arrays), read restrictedly."""
+    where = str(path)
+    if data.endswith(JITTOR_TRAILER) and len(data) >= 28:
+        body, checksum = data[:-28], data[-28:-8]
+        if hashlib.sha1(body).digest() != checksum:
+            raise ConvertError(f"{where}: a Jittor file whose checksum does not match: it is "
+                               f"damaged or truncated")
+        data = body
+    try:
+        return RestrictedUnpickler(io.BytesIO(data), None, where).load()
+    except pickle.UnpicklingError as exc:
+        raise ConvertError(f"{where}: {exc}") from None
+    except (EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError) as exc:
+        raise ConvertError(f"{where}: a damaged or truncated pickle ({type(exc).__name__}: "
+                           f"{exc})") from None
+
+
+def _sniff(data):
+    if data[:4] == b"PK\x03\x04":
+        return "zip"
+    if data[:1] == b"\x80" and len(data) > 1:  # pickle protocol >= 2
+        # the legacy stream opens with a tiny pickle of the magic number (a LONG1 opcode)
+        return "legacy" if _LEGACY_MAGIC_BYTES in data[:32] else "pickle"
+    if len(data) > 262 and data[257:262] == b"ustar":
+        return "tar"
+    return None
+
+
+def read_weights(path):
+    """(tensors, info) from a ``.pth`` / ``.pt`` / ``.weight`` / ``.pkl`` file.
+
+    ``tensors`` maps names to numpy arrays (the file's own names);
+    ``info`` says which format was read and which wrapper key, if any, held
+    the state dict. Raises :class:`ConvertError` for anything else.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ConvertError(f"input not found: {path}")
+    data = path.read_bytes()
+    fmt = _sniff(data)
+    if fmt == "zip":
+        obj = _read_zip(path, data)
+    elif fmt == "legacy":
+        obj = _read_legacy(path, data)
+    elif fmt == "pickle":
+        obj = _read_pickle(path, data)
+    elif fmt == "tar":
+        raise ConvertError(f"{path}: a tar archive (PyTorch's pre-0.4 format is not supported; "
+                           f"load and re-save it with a current torch)")
+    else:
+        head = data[:16]
+        raise ConvertError(f"{path}: not a weights file: neither a PyTorch checkpoint (zip or "
+                           f"legacy format) nor a pickle (Jittor .pkl); it starts with {head!r}"
+                           f"{' (an empty file)' if not data else ''}")
+    info = {"format": fmt, "file": str(path), "sha256": hashlib.sha256(data).hexdigest()}
+    return _state_dict_of(obj, path, info), info
+
+
+WRAPPER_KEYS = ("state_dict", "params", "params_ema", "model", "net", "netG", "generator")
+
+
+def _is_tensor_dict(obj):
+    return isinstance(obj, dict) and obj and all(
+        isinstance(k, str) and isinstance(v, np.ndarray) for k, v in obj.items())
+
+
+def _state_dict_of(obj, path, info):
+    if isinstance(obj, dict) and obj.get("format") == "jsymnet-checkpoint":
+        raise ConvertError(f"{path} is already a jsymnet checkpoint; load it with "
+                           f"jsymnet.load_model, there is nothing to convert")
+    if _is_tensor_dict(obj):
+        state = obj
+    elif isinstance(obj, dict):
+        wrapped = [k for k in WRAPPER_KEYS if _is_tensor_dict(obj.get(k))]
+        if not wrapped:
+            keys = [str(k) for k in list(obj)[:SHOW]]
+            raise ConvertError(f"{path}: holds a dict that is not a state dict of tensors "
+                               f"(keys {keys}{' ...' if len(obj) > SHOW else ''}); expected "
+                               f"name -> tensor, or one of {list(WRAPPER_KEYS)} holding that")
+        info["wrapper_key"] = wrapped[0]
+        state = obj[wrapped[0]]
+    elif isinstance(obj, np.ndarray):
+        raise ConvertError(f"{path}: holds a single tensor of shape {obj.shape}, not a state "
+                           f"dict of tensors")
+    else:
+        raise ConvertError(f"{path}: holds a {type(obj).__name__}, not a state dict of tensors")
+    for k, v in state.items():
+        if v.dtype == object:
+            raise ConvertError(f"{path}: entry {k} is an object array, not numeric weights")
+    return collections.OrderedDict(state)
+
+
+# --------------------------------------------------------------------------------------
+# Recognising and mapping
+# --------------------------------------------------------------------------------------
+
+def strip_module_prefix(state):
+    """Remove DataParallel's ``module.`` prefix when every key has it; (state, stripped)."""
+    if state and all(k.startswith("module.") for k in state):
+        return collections.OrderedDict((k[len("module."):], v) for k, v in state.items()), True
+    return state, False
+
+
+_RELEASE_KEY = re.compile(r"operations\.(\d+)\.(.+)")
+
+
+def _first(items, n=SHOW):
+    items = list(items)
+    return f"{items[:n]}{' ...' if len(items) > n else ''}"
+
+
+def detect_kind(state, where="input"):
+    """Which kind of file ``state`` (prefix already stripped) is; ConvertError otherwise."""
+    keys = set(state)
+    if any(_RELEASE_KEY.fullmatch(k) for k in keys) and (
+            "operations.0.haar_weights1" in keys or
+            any(re.fullmatch(r"operations\.\d+\.[FGH]\..+", k) for k in keys)):
+        return "release-G"
+    if {"conv1_1.weight", "conv1_2.weight"} <= keys:
+        return "release-vgg"
+    if {"features.0.weight", "features.2.weight"} <= keys:
+        return "torchvision-vgg"
+    shapes = [f"{k} {tuple(state[k].shape)}" for k in list(state)[:SHOW]]
+    raise ConvertError(
+        f"{where}: not a file jsymnet knows how to convert ({len(state)} tensors: "
+        f"{shapes}{' ...' if len(state) > SHOW else ''}). Expected "
+        + "; ".join(f"{k}: {d}" for k, d in KIND_DESCRIPTIONS.items())
+        + ". If it is one of these under other names, rename its keys; --kind forces a kind.")
+
+
+def _mismatch_error(where, what, missing, unexpected, wrong, expected_shapes, state):
+    parts = []
+    if missing:
+        parts.append(f"{len(missing)} missing: "
+                     + _first(f"{k} {tuple(expected_shapes[k])}" for k in missing))
+    if unexpected:
+        parts.append(f"{len(unexpected)} unexpected: "
+                     + _first(f"{k} {tuple(state[k].shape)}" for k in unexpected))
+    if wrong:
+        parts.append(f"{len(wrong)} with the wrong shape: "
+                     + _first(f"{k} is {tuple(state[k].shape)}, expected "
+                              f"{tuple(expected_shapes[k])}" for k in wrong))
+    return ConvertError(f"{where} does not fit {what}: " + "; ".join(parts))
+
+
+def release_names(model):
+    """{release key: jsymnet key} for every tensor of ``model`` (codec from operations.0)."""
+    mapping = {}
+    for key in model.state_dict():
+        if key == "codec.weight1":
+            mapping["operations.0.haar_weights1"] = key
+        elif key == "codec.weight2":
+            mapping["operations.0.haar_weights2"] = key
+        else:
+            m = re.fullmatch(r"ift\.blocks\.(\d+)\.(.+)", key)
+            if not m:
+                raise ConvertError(f"this model has a tensor {key} with no release counterpart; "
+                                   f"the release layout needs the VGG codec and the IFT only")
+            mapping[f"operations.{int(m[1]) + 1}.{m[2]}"] = key
+    return mapping
+
+
+def map_release_generator(state, model, where="input"):
+    """Map a release generator state dict onto ``model``'s keys; strict.
+
+    Returns (jsymnet state dict, report). ``operations.{last}`` must repeat
+    ``operations.0`` (the decoder's copy of the codec); ``soca.*`` tensors are
+    skipped. Every other difference raises :class:`ConvertError`.
+    """
+    own = model.state_dict()
+    mapping = release_names(model)
+    num_blocks = len(model.ift.blocks)
+    last = num_blocks + 1
+    expected = {r: tuple(own[j].shape) for r, j in mapping.items()}
+    for name in ("haar_weights1", "haar_weights2"):
+        expected[f"operations.{last}.{name}"] = expected[f"operations.0.{name}"]
+    soca = re.compile(rf"operations\.([1-9]\d*)\.[FGH]\.soca\..+")
+    skipped = [k for k in state if k not in expected and soca.fullmatch(k)
+               and 1 <= int(soca.fullmatch(k)[1]) <= num_blocks]
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected and k not in skipped]
+    wrong = [k for k in expected if k in state and tuple(state[k].shape) != expected[k]]
+    if missing or unexpected or wrong:
+        m = model.config["model"] if model.config else {}
+        what = "the release generator layout of this config"
+        if m:
+            what += (f" ({m['ift']['num_blocks']} blocks, {m['subnet']['type']} subnets, "
+                     f"{m['subnet']['rounds']} rounds, "
+                     f"{'one shared RSCA' if m['subnet']['share_weights'] else 'one RSCA per round'},"
+                     f" {m['subnet']['mid_channels']} channels)")
+        raise _mismatch_error(where, what, missing, unexpected, wrong, expected, state)
+    for name in ("haar_weights1", "haar_weights2"):
+        a, b = state[f"operations.0.{name}"], state[f"operations.{last}.{name}"]
+        if not np.array_equal(a, b):
+            diff = float(np.max(np.abs(a.astype(np.float64) - b.astype(np.float64))))
+            raise ConvertError(f"{where}: operations.0.{name} (encoder) and "
+                               f"operations.{last}.{name} (decoder) differ (max |diff| {diff:.3g});"
+                               f" the release shares one frozen codec, so this file is not one "
+                               f"jsymnet can represent")
+    out = collections.OrderedDict(
+        (j, np.ascontiguousarray(state[r], dtype=np.float32)) for r, j in mapping.items())
+    report = {"tensors_in": len(state), "tensors_mapped": len(out),
+              "skipped": skipped, "decoder_copy": [f"operations.{last}.haar_weights1",
+                                                   f"operations.{last}.haar_weights2"]}
+    return out, report
+
+
+VGG_KEYS = {"torchvision-vgg": ("features.0.weight", "features.2.weight"),
+            "release-vgg": ("conv1_1.weight", "conv1_2.weight")}
+
+
+def vgg_codec_weights(state, kind, channels=64, where="input"):
+    """{"conv1_1": W1, "conv1_2": W2} (float32) from a VGG-16 state dict of ``kind``.
+
+    ``kind`` may also be ``release-G``: the codec stored in a trained generator.
+    """
+    if kind == "release-G":
+        keys = ("operations.0.haar_weights1", "operations.0.haar_weights2")
+    elif kind in VGG_KEYS:
+        keys = VGG_KEYS[kind]
+    else:
+        raise ConvertError(f"unknown kind {kind!r}; one of {', '.join(KINDS)}")
+    expected = {keys[0]: (channels, 3, 3, 3), keys[1]: (channels, channels, 3, 3)}
+    missing = [k for k in keys if k not in state]
+    wrong = [k for k in keys if k in state and tuple(state[k].shape) != expected[k]]
+    if missing or wrong:
+        raise _mismatch_error(where, f"the {kind} layout (VGG-16 conv1_1 and conv1_2)",
+                              missing, [], wrong, expected, state)
+    return {"conv1_1": np.ascontiguousarray(state[keys[0]], dtype=np.float32),
+            "conv1_2": np.ascontiguousarray(state[keys[1]], dtype=np.float32)}
+
+
+# --------------------------------------------------------------------------------------
+# The whole conversion
+# --------------------------------------------------------------------------------------
+
+def _check_output(output):
+    output = Path(output)
+    if output.suffix.lower() in (".pth", ".pt", ".bin"):
+        raise ConvertError(f"output {output}: use a .pkl name (jt.save would write a PyTorch "
+                           f"file for {output.suffix})")
+    return output
+
+
+def convert(input_path, output_path, config=None, kind="auto", codec_only=False, log=None):
+    """Convert ``input_path`` into ``output_path``; returns a report dict.
+
+    ``kind``: ``auto`` (recognised from the keys) or one of :data:`KINDS`.
+    A ``release-G`` input becomes a jsymnet checkpoint for ``config`` (a YAML
+    path, dict or None for the defaults, which are the release layout);
+    ``codec_only=True`` writes only its codec weights instead. A VGG input
+    becomes a codec weights file. Nothing is written unless everything
+    checks out (the output is written atomically).
+    """
+    import jittor as jt  # after jsymnet prepared the runtime
+
+    from .checkpoint import load_state, save_checkpoint
+    from .config import load_config
+    from .models import build_model
+    from .utils.fileio import atomic_path
+
+    say = log or (lambda msg: None)
+    output_path = _check_output(output_path)
+    if kind != "auto" and kind not in KINDS:
+        raise ConvertError(f"unknown kind {kind!r}; use auto or one of {', '.join(KINDS)}")
+    state, info = read_weights(input_path)
+    where = str(input_path)
+    state, stripped = strip_module_prefix(state)
+    found = detect_kind(state, where) if kind == "auto" else kind
+    say(f"{where}: {len(state)} tensors, {info['format']} format"
+        f"{', wrapped in ' + repr(info['wrapper_key']) if 'wrapper_key' in info else ''}"
+        f"{', module. prefix stripped' if stripped else ''}")
+    say(f"kind: {found}, {'recognised from its keys' if kind == 'auto' else 'as asked'}: "
+        f"{KIND_DESCRIPTIONS[found]}")
+    cfg = load_config(config)
+    source = {"file": os.path.basename(str(input_path)), "sha256": info["sha256"],
+              "format": info["format"], "kind": found, "module_prefix": stripped}
+    report = {"kind": found, "format": info["format"], "module_prefix": stripped,
+              "output": str(output_path), "tensors_in": len(state)}
+
+    if found == "release-G" and not codec_only:
+        model = build_model(cfg, load_codec_weights=False)
+        mapped, rep = map_release_generator(state, model, where)
+        load_state(model, mapped, strict=True, where=where)
+        source["skipped"] = len(rep["skipped"])
+        save_checkpoint(output_path, model, source=source)
+        report.update(rep, written="checkpoint")
+        say(f"mapped {rep['tensors_mapped']} tensors; operations.{len(model.ift.blocks) + 1} "
+            f"(the decoder's copy of the codec) checked equal to operations.0")
+        if rep["skipped"]:
+            say(f"skipped {len(rep['skipped'])} unused soca.* tensors "
+                f"(e.g. {rep['skipped'][0]}): the release never runs them")
+        say(f"wrote jsymnet checkpoint {output_path} (load with jsymnet.load_model)")
+        return report
+
+    if found == "release-G":  # codec only: verify the decoder copy too
+        last = max(int(_RELEASE_KEY.fullmatch(k)[1]) for k in state if _RELEASE_KEY.fullmatch(k))
+        for name in ("haar_weights1", "haar_weights2"):
+            a, b = state.get(f"operations.0.{name}"), state.get(f"operations.{last}.{name}")
+            if a is not None and b is not None and not np.array_equal(a, b):
+                raise ConvertError(f"{where}: operations.0.{name} and operations.{last}.{name} "
+                                   f"differ; the codec is ambiguous")
+    weights = vgg_codec_weights(state, found, cfg["model"]["codec"]["channels"], where)
+    payload = dict(weights, source=source)
+    with atomic_path(output_path) as tmp:
+        jt.save(payload, str(tmp))
+    report.update(written="codec", tensors_used=2)
+    say(f"used 2 of {len(state)} tensors (conv1_1 and conv1_2 weights; biases and deeper "
+        f"layers are not part of the codec)")
+    say(f"wrote codec weights {output_path} (point model.codec.weights at it)")
+    return report

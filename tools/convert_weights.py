@@ -1,0 +1,49 @@
+#!/usr/bin/env python
+"""Convert PyTorch / Jittor weights into jsymnet files (no torch needed).
+
+    python tools/convert_weights.py fiveK_G.pth -o weights/fiveK_G.pkl --config configs/fivek.yaml
+    python tools/convert_weights.py ~/.cache/torch/hub/checkpoints/vgg16-397923af.pth \\
+        -o weights/vgg16_codec.pkl
+
+Kinds (``--kind auto`` recognises them from the keys and says which it found):
+release-G (the authors' trained generator -> a jsymnet checkpoint),
+torchvision-vgg (torchvision's or Jittor's VGG-16 -> codec weights),
+release-vgg (the release's vgg16.weight -> codec weights). See weights/README.md.
+"""
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import jsymnet  # noqa: E402  (prepares Jittor before it is imported)
+from jsymnet.checkpoint import CheckpointError  # noqa: E402
+from jsymnet.config import ConfigError  # noqa: E402
+from jsymnet.convert import KINDS, ConvertError, convert  # noqa: E402
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter,
+                                 epilog=__doc__.split("\n", 2)[2])
+    ap.add_argument("input", help=".pth / .pt / .weight (PyTorch) or .pkl (Jittor) file")
+    ap.add_argument("-o", "--output", required=True, help="output .pkl")
+    ap.add_argument("--config", default=None,
+                    help="model config for a release-G checkpoint (default: the built-in "
+                         "defaults, i.e. the release layout); e.g. configs/fivek.yaml")
+    ap.add_argument("--kind", default="auto", choices=("auto",) + KINDS)
+    ap.add_argument("--codec-only", action="store_true",
+                    help="from a release-G checkpoint, write only its codec (VGG conv1_1/1_2) "
+                         "weights file")
+    args = ap.parse_args(argv)
+    try:
+        convert(args.input, args.output, config=args.config, kind=args.kind,
+                codec_only=args.codec_only, log=print)
+    except (ConvertError, CheckpointError, ConfigError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
