@@ -21,5 +21,4 @@ setup(
         "test": ["pytest"],
         "torch": ["torch"],
     },
-    package_data={"jsymnet": ["py.typed"]},
 )

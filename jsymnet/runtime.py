@@ -13,6 +13,8 @@ the environment variables Jittor reads when it is imported:
   oneDNN (Debian ``libdnnl-dev``), laid out where Jittor looks for its own.
   If neither exists, ``use_mkl=0`` and one warning that names the fix.
 * downloads: ``use_cutlass=0``, ``use_cutt=0`` and ``use_nccl=0``.
+* logs: ``log_silent=1`` (Jittor's info lines on every import); jsymnet says
+  once, itself, when the first import is about to compile Jittor's core.
 * torch: Jittor imports PyTorch at start-up whenever it is installed
   (``FIX_TORCH_ERROR``); that costs about a second per import and put both
   native runtimes in every process (a compile thread crashed and deadlocked
@@ -187,6 +189,12 @@ def prepare(device=None):
     for flag in ("use_cutlass", "use_cutt", "use_nccl"):
         os.environ.setdefault(flag, "0")  # these would be downloaded
     os.environ.setdefault("FIX_TORCH_ERROR", "0")  # do not import torch into every process
+    if "log_silent" not in os.environ:
+        os.environ["log_silent"] = "1"
+        if not any(jittor_cache_dir().glob("jt*/**/jittor_core*.so")):
+            print("jsymnet: first use of Jittor on this machine: compiling its core into "
+                  f"{jittor_cache_dir()} (2-4 minutes on 2 cores; later imports reuse it) ...",
+                  file=sys.stderr, flush=True)
     _state["onednn"] = _prepare_onednn()
     _state["device"] = "cuda" if has_gpu and requested != "cpu" else "cpu"
     _state["prepared"] = True
