@@ -65,9 +65,10 @@ def load_weights(weights, config=None):
     if weights is None:
         weights = default_weights()
         if weights is None:
+            places = " or ".join(dict.fromkeys(str(p) for p in (Path.cwd(), REPO_ROOT)))
             raise WeightsNotFoundError(
                 f"no weights given (--weights) and no default {DEFAULT_WEIGHTS} found in "
-                f"{Path.cwd()} or {REPO_ROOT}. Pass a jsymnet checkpoint with --weights "
+                f"{places}. Pass a jsymnet checkpoint with --weights "
                 f"PATH (convert release .pth files with tools/convert_weights.py), or "
                 f"--weights random for an untrained smoke test.")
     model = load_model(weights)
@@ -198,8 +199,8 @@ def run(dataset, out_dir, weights=None, config=None, root=None, low=None, high=N
     """Everything ``tools/test.py`` does after parsing: data, weights, :func:`evaluate`."""
     from .config import load_config
     cfg = load_config(config)
+    model, label = load_weights(weights, cfg)  # first: a missing checkpoint fails fast
     pairs = dataset_pairs(dataset, split, root, low, high, cfg["data"])
-    model, label = load_weights(weights, cfg)
     where = {"folder": f"{low} | {high}", "sample": "embedded sample set (scikit-image photos)"}
     dataset_label = f"{dataset} ({split}, {len(pairs) if not limit else min(limit, len(pairs))}" \
                     f" pairs): {where.get(dataset, root or cfg['data']['root'])}"

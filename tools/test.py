@@ -61,8 +61,8 @@ def main(argv=None):
     from jsymnet.config import ConfigError, load_config
     from jsymnet.data import DatasetNotFoundError, ImageReadError, PairingError
 
-    jsymnet.use_device(args.device)
     try:
+        jsymnet.use_device(args.device)
         cfg = load_config(args.config)
         dataset = args.dataset or (cfg["data"]["dataset"] if args.config else "sample")
         if args.low or args.high:
@@ -75,7 +75,8 @@ def main(argv=None):
                                convention=convention, sheet_count=args.sheet,
                                progress=not args.no_progress)
     except (DatasetNotFoundError, PairingError, ImageReadError, ConfigError,
-            evaluate.WeightsNotFoundError, jsymnet.CheckpointError) as exc:
+            evaluate.WeightsNotFoundError, jsymnet.CheckpointError,
+            jsymnet.runtime.RuntimeSetupError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(summary.table())
