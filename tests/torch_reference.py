@@ -13,7 +13,8 @@ own process: torch and Jittor are kept apart, see tests/test_convert_parity.py):
 writes ``release_G.pth`` (zip), ``release_G_module.pth`` (``module.`` prefix),
 ``release_G_legacy.pth`` (legacy non-zip), ``vgg16_torchvision.pth`` and
 ``vgg16_release.weight`` (same random conv1_1 / conv1_2 in the two VGG key
-layouts), ``outputs.npz`` (``fwd_<name>``, ``rev_<name>`` for every array of
+layouts), ``other_network.pth`` and ``release_G_badshape.pth`` (for the
+bad-input tests), ``outputs.npz`` (``fwd_<name>``, ``rev_<name>`` for every array of
 the inputs file) and ``info.json`` (counts).
 """
 import argparse
@@ -231,6 +232,16 @@ def main(argv=None):
     tv, rel = vgg_state_dicts(sd["operations.0.haar_weights1"], sd["operations.0.haar_weights2"])
     torch.save(tv, out / "vgg16_torchvision.pth")
     torch.save(rel, out / "vgg16_release.weight", _use_new_zipfile_serialization=False)
+    # for the bad-input tests: another network, and the release with one tensor misshapen
+    gen = torch.Generator().manual_seed(args.seed + 2)
+    torch.save(OrderedDict([("conv1.weight", torch.randn(64, 3, 7, 7, generator=gen)),
+                            ("bn1.running_mean", torch.zeros(64)),
+                            ("bn1.num_batches_tracked", torch.tensor(0)),
+                            ("fc.weight", torch.randn(1000, 512, generator=gen))]),
+               out / "other_network.pth")
+    bad = OrderedDict(sd)
+    bad["operations.4.H.res2.conv2.weight"] = torch.zeros(64, 96, 3, 3)
+    torch.save(bad, out / "release_G_badshape.pth")
     results = {}
     if args.inputs:
         with np.load(args.inputs) as inputs, torch.no_grad():
