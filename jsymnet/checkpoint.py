@@ -19,6 +19,8 @@ from .models import build_model
 from .utils.fileio import atomic_path
 
 FORMAT = "jsymnet-checkpoint"
+# how a legacy (non-zip) torch.save file starts: a pickled LONG1 of its magic number
+_TORCH_LEGACY = b"\x8a\x0a" + (0x1950A86A20F9469CFC6C).to_bytes(10, "little")
 VERSION = 1
 
 
@@ -62,7 +64,10 @@ def read_checkpoint(path):
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
-    if path.suffix in (".pth", ".pt"):
+    with open(path, "rb") as f:
+        head = f.read(32)
+    torch_file = head[:4] == b"PK\x03\x04" or (head[:1] == b"\x80" and _TORCH_LEGACY in head)
+    if path.suffix in (".pth", ".pt") or torch_file:
         raise CheckpointError(f"{path} looks like a PyTorch file; convert it first with "
                               f"tools/convert_weights.py {path} -o {path.with_suffix('.pkl')}")
     try:

@@ -319,3 +319,14 @@ def test_cli_converts_and_reports_kind_then_fails_cleanly(tmp_path):
     assert "error:" in run.stderr and "not a weights file" in run.stderr
     assert "Traceback" not in run.stderr
     assert not (tmp_path / "x.pkl").exists()
+
+
+def test_load_model_names_pytorch_files_whatever_their_suffix(tmp_path):
+    zipped = tmp_path / "fiveK_G.pkl"
+    with zipfile.ZipFile(zipped, "w") as z:
+        z.writestr("fiveK_G/data.pkl", pickle.dumps({}, protocol=2))
+    legacy = tmp_path / "vgg16.weight"
+    legacy.write_bytes(pickle.dumps(0x1950A86A20F9469CFC6C, protocol=2) + b"\x80\x02M\xe9\x03.")
+    for path in (zipped, legacy):
+        with pytest.raises(CheckpointError, match="PyTorch file; convert it first"):
+            jsymnet.load_model(path)
