@@ -103,13 +103,28 @@ def _to_unit_float(img, path):
     raise ImageReadError(f"{path}: unsupported pixel type {img.dtype}; use 8- or 16-bit images")
 
 
-def read_image(path, return_alpha=False):
-    """RGB float32 H x W x 3 in [0, 1] from any image file.
+class LoadedImage(tuple):
+    """What :func:`load_image` found: ``(rgb, alpha, gray, bits)``.
 
-    Grayscale becomes three equal channels; 16-bit is scaled by 1/65535;
-    EXIF orientation is applied. With ``return_alpha`` the result is
-    ``(rgb, alpha)`` where alpha is H x W float32 or None when the file has none;
-    otherwise alpha is dropped (warning when it is not fully opaque).
+    rgb: float32 H x W x 3 in [0, 1] (EXIF orientation applied); alpha: H x W
+    float32 or None; gray: the file had one colour channel; bits: 8 or 16 (the
+    file's sample depth; floating-point files count as 16).
+    """
+
+    def __new__(cls, rgb, alpha, gray, bits):
+        return super().__new__(cls, (rgb, alpha, gray, bits))
+
+    rgb = property(lambda self: self[0])
+    alpha = property(lambda self: self[1])
+    gray = property(lambda self: self[2])
+    bits = property(lambda self: self[3])
+
+
+def load_image(path):
+    """Like ``read_image(path, return_alpha=True)``, and also the file's mode and depth.
+
+    Returns a :class:`LoadedImage` (rgb, alpha, gray, bits), so that a caller
+    can write its result back the way the input was stored.
     """
     path = Path(path)
     if not path.exists():
@@ -122,6 +137,8 @@ def read_image(path, return_alpha=False):
     if raw.ndim not in (2, 3) or (raw.ndim == 3 and raw.shape[2] not in (2, 3, 4)):
         raise ImageReadError(f"{path}: unsupported image layout {raw.shape}; expected "
                              f"grayscale, RGB or RGBA")
+    gray = raw.ndim == 2 or raw.shape[2] == 2
+    bits = 8 if raw.dtype in (np.uint8, np.bool_) else 16
     img = _to_unit_float(raw, path)
     alpha = None
     if img.ndim == 3 and img.shape[2] in (2, 4):
@@ -135,6 +152,18 @@ def read_image(path, return_alpha=False):
     img = apply_orientation(img, orientation)
     if alpha is not None:
         alpha = apply_orientation(alpha, orientation)
+    return LoadedImage(img, alpha, gray, bits)
+
+
+def read_image(path, return_alpha=False):
+    """RGB float32 H x W x 3 in [0, 1] from any image file.
+
+    Grayscale becomes three equal channels; 16-bit is scaled by 1/65535;
+    EXIF orientation is applied. With ``return_alpha`` the result is
+    ``(rgb, alpha)`` where alpha is H x W float32 or None when the file has none;
+    otherwise alpha is dropped (warning when it is not fully opaque).
+    """
+    img, alpha, _, _ = load_image(path)
     if return_alpha:
         return img, alpha
     if alpha is not None and alpha.min() < 1.0:
@@ -153,14 +182,44 @@ def to_uint8(img):
     return np.round(np.clip(img.astype(np.float64), 0.0, 1.0) * 255.0).astype(np.uint8)
 
 
-def write_image(path, img):
-    """Write an RGB (H x W x 3) or gray (H x W) image as 8-bit, atomically.
+def to_uint16(img):
+    """uint16 copy of an image: floats in [0, 1] are clamped, scaled by 65535 and rounded."""
+    img = np.asarray(img)
+    if img.dtype == np.uint16:
+        return img.copy()
+    if img.dtype == np.uint8:
+        return img.astype(np.uint16) * 257
+    if not np.issubdtype(img.dtype, np.floating):
+        raise TypeError(f"expected a float image in [0, 1], uint8 or uint16, got {img.dtype}")
+    return np.round(np.clip(img.astype(np.float64), 0.0, 1.0) * 65535.0).astype(np.uint16)
 
-    ``img`` is uint8 or float in [0, 1] (clamped and rounded). The format
-    follows the file suffix (PNG recommended: lossless).
+
+def rgb_to_gray(img):
+    """Luma of an H x W x 3 float RGB image (ITU-R BT.601 weights, as Pillow's "L")."""
+    img = np.asarray(img, np.float32)
+    return img[:, :, 0] * 0.299 + img[:, :, 1] * 0.587 + img[:, :, 2] * 0.114
+
+
+SIXTEEN_BIT_SUFFIXES = (".png", ".tif", ".tiff")
+
+
+def write_image(path, img, bits=8):
+    """Write an RGB (H x W x 3), RGBA (H x W x 4) or gray (H x W) image, atomically.
+
+    ``img`` is uint8, uint16 or float in [0, 1] (clamped and rounded). The
+    format follows the file suffix (PNG recommended: lossless). ``bits=16``
+    writes 16-bit samples (PNG and TIFF only).
     """
     path = Path(path)
-    arr = to_uint8(img)
+    if bits == 16:
+        if path.suffix.lower() not in SIXTEEN_BIT_SUFFIXES:
+            raise ValueError(f"{path}: 16-bit output needs a .png or .tif file, not "
+                             f"{path.suffix or 'no suffix'}")
+        arr = to_uint16(img)
+    elif bits == 8:
+        arr = to_uint8(img)
+    else:
+        raise ValueError(f"bits must be 8 or 16, got {bits}")
     if arr.ndim == 3 and arr.shape[2] == 3:
         arr = arr[:, :, ::-1]
     elif arr.ndim == 3 and arr.shape[2] == 4:
