@@ -21,7 +21,7 @@ import pytest
 
 import jsymnet
 from jsymnet.checkpoint import read_checkpoint
-from jsymnet.convert import ConvertError, convert
+from jsymnet.convert import ConvertError, convert, read_weights
 from jsymnet.models.codec import load_vgg_codec_weights
 
 from conftest import ROOT, SHARED_DATA
@@ -79,6 +79,20 @@ def converted(reference):
         assert report["kind"] == "release-G" and len(report["skipped"]) == 120
         out[name] = target
     return out
+
+
+@pytest.mark.parametrize("fname,fmt", [("odd_tensors.pth", "zip"),
+                                       ("odd_tensors_legacy.pth", "legacy")])
+def test_reader_matches_torch_on_views_dtypes_and_scalars(reference, fname, fmt):
+    state, info = read_weights(reference["dir"] / fname)
+    assert info["format"] == fmt
+    with np.load(reference["dir"] / "odd_tensors.npz") as expected:
+        assert list(state) == list(expected.files)
+        for key in expected.files:
+            assert state[key].shape == expected[key].shape, key
+            np.testing.assert_array_equal(state[key].astype(np.float32), expected[key],
+                                          err_msg=key)
+    assert state["half"].dtype == np.float16 and state["scalar_long"].dtype == np.int64
 
 
 @pytest.fixture(scope="module")

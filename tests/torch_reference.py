@@ -14,7 +14,8 @@ writes ``release_G.pth`` (zip), ``release_G_module.pth`` (``module.`` prefix),
 ``release_G_legacy.pth`` (legacy non-zip), ``vgg16_torchvision.pth`` and
 ``vgg16_release.weight`` (same random conv1_1 / conv1_2 in the two VGG key
 layouts), ``other_network.pth`` and ``release_G_badshape.pth`` (for the
-bad-input tests), ``outputs.npz`` (``fwd_<name>``, ``rev_<name>`` for every array of
+bad-input tests), ``odd_tensors.pth`` / ``odd_tensors_legacy.pth`` with the
+expected values in ``odd_tensors.npz`` (reader coverage), ``outputs.npz`` (``fwd_<name>``, ``rev_<name>`` for every array of
 the inputs file) and ``info.json`` (counts).
 """
 import argparse
@@ -215,6 +216,24 @@ def vgg_state_dicts(w1, w2, seed=1):
     return torchvision, release
 
 
+def odd_tensors(seed=0):
+    """Tensors a reader must get right: views, shared storage, other dtypes, a scalar."""
+    gen = torch.Generator().manual_seed(seed + 3)
+    base = torch.randn(6, 5, generator=gen)
+    return OrderedDict([
+        ("transposed", base.t()),                 # non-contiguous strides
+        ("row_slice", base[2:4]),                 # storage offset, shares base's storage
+        ("column", base[:, 3]),                   # offset and stride together
+        ("base", base),
+        ("half", torch.randn(3, 4, generator=gen).half()),
+        ("bfloat16", torch.randn(7, generator=gen).bfloat16()),
+        ("double", torch.randn(2, 2, generator=gen).double()),
+        ("scalar_long", torch.tensor(12345)),
+        ("empty", torch.zeros(0, 3)),
+        ("param", nn.Parameter(torch.randn(4, generator=gen))),
+    ])
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("outdir")
@@ -242,6 +261,10 @@ def main(argv=None):
     bad = OrderedDict(sd)
     bad["operations.4.H.res2.conv2.weight"] = torch.zeros(64, 96, 3, 3)
     torch.save(bad, out / "release_G_badshape.pth")
+    odd = odd_tensors(args.seed)
+    torch.save(odd, out / "odd_tensors.pth")
+    torch.save(odd, out / "odd_tensors_legacy.pth", _use_new_zipfile_serialization=False)
+    np.savez(out / "odd_tensors.npz", **{k: v.detach().float().numpy() for k, v in odd.items()})
     results = {}
     if args.inputs:
         with np.load(args.inputs) as inputs, torch.no_grad():
