@@ -1,0 +1,237 @@
+"""Enhance (or degrade) your own photos: :func:`enhance`, any size, any format.
+
+``jsymnet.enhance(image)`` runs the network of SPEC 1 on one picture without
+ground truth:
+
+* ``image`` may be a file path, a PIL image, or a NumPy array (uint8, uint16 or
+  float in [0, 1]; H x W x 3 RGB, H x W gray, H x W x 4 RGBA).
+* The result is the same kind as the input: a PIL image of the same mode, an
+  array of the same dtype and layout. A **path** is read (EXIF orientation
+  applied) and the result is returned as a float32 array in [0, 1] laid out
+  like the file (H x W for gray files, H x W x 4 with the alpha unchanged for
+  RGBA files, else H x W x 3); nothing is written. ``tools/enhance.py`` writes
+  files.
+* Grayscale is enhanced as three equal channels and turned back to one by
+  its luma (BT.601); alpha is passed through untouched. The output has exactly
+  the input's size (odd sizes included).
+* ``direction="degrade"`` runs the network backwards (SPEC 1: E -> IFT^-1 ->
+  D): a well-exposed photo becomes a plausible underexposed one, e.g. to
+  synthesise training inputs.
+* Photos above ``max_megapixels`` (or any photo when ``tile`` is given) are
+  processed tile by tile with :mod:`jsymnet.tiling`, whose result equals the
+  untiled one to float32 rounding (the attention's global means are
+  accumulated across tiles), with bounded memory.
+
+``weights=None`` is the shipped demo model ``weights/jsymnet_sample.pkl``;
+loaded models are cached per file, so repeated calls do not rebuild them.
+"""
+from pathlib import Path
+
+import jittor as jt
+import numpy as np
+
+from .checkpoint import load_model
+from .data.image_io import load_image, rgb_to_gray
+from .models.codec import PACKAGE_ROOT
+from .models.dsn import DeepSymmetricNet
+from .runtime import use_device
+from .tiling import DEFAULT_RAM_BUDGET_GB, TiledRunner
+
+DEFAULT_WEIGHTS = PACKAGE_ROOT / "weights" / "jsymnet_sample.pkl"
+DEFAULT_TILE = 1024            # interior tile side, image pixels
+DEFAULT_MAX_MEGAPIXELS = 2.0   # larger photos are tiled automatically
+DIRECTIONS = ("enhance", "degrade")
+
+_MODELS = {}
+
+
+class EnhanceError(ValueError):
+    """Bad input to :func:`enhance` (the message says what to do)."""
+
+
+def resolve_weights(weights=None):
+    """The checkpoint path to use: ``weights``, or the shipped default model."""
+    if weights is None:
+        if not DEFAULT_WEIGHTS.is_file():
+            raise EnhanceError(
+                f"the default model {DEFAULT_WEIGHTS} is missing. Train it with "
+                f"`python tools/train.py -c configs/sample.yaml --work-dir runs/sample` and copy "
+                f"its final checkpoint there, or pass weights=<a jsymnet checkpoint> "
+                f"(--weights on the command line)")
+        return DEFAULT_WEIGHTS
+    path = Path(weights).expanduser()
+    if not path.is_file():
+        raise EnhanceError(f"weights file not found: {weights}")
+    return path
+
+
+def get_model(weights=None):
+    """A loaded model, cached by (resolved path, size, mtime); a model object passes through."""
+    if isinstance(weights, DeepSymmetricNet):
+        weights.eval()
+        return weights
+    path = resolve_weights(weights).resolve()
+    st = path.stat()
+    key = (str(path), st.st_size, st.st_mtime_ns)
+    if key not in _MODELS:
+        for old in [k for k in _MODELS if k[0] == key[0]]:
+            del _MODELS[old]        # the file changed: drop the stale copy
+        _MODELS[key] = load_model(path)
+    return _MODELS[key]
+
+
+def clear_model_cache():
+    _MODELS.clear()
+
+
+def run_rgb(model, rgb, direction="enhance", tile=None, tile_overlap=0,
+            max_megapixels=DEFAULT_MAX_MEGAPIXELS, ram_budget_gb=DEFAULT_RAM_BUDGET_GB,
+            progress=None):
+    """float32 H x W x 3 in [0, 1] -> the network's output, clipped to [0, 1].
+
+    Tiled (exactly, :class:`~jsymnet.tiling.TiledRunner`) when ``tile`` is set
+    or the photo has more than ``max_megapixels`` megapixels (then with
+    :data:`DEFAULT_TILE`); otherwise one pass over the whole image.
+    """
+    if direction not in DIRECTIONS:
+        raise EnhanceError(f"direction must be one of {DIRECTIONS}, got {direction!r}")
+    rgb = np.asarray(rgb, np.float32)
+    if rgb.ndim != 3 or rgb.shape[2] != 3:
+        raise EnhanceError(f"expected an H x W x 3 image, got shape {rgb.shape}")
+    h, w = rgb.shape[:2]
+    if tile is None and max_megapixels is not None and h * w > max_megapixels * 1e6:
+        tile = DEFAULT_TILE
+    if tile:
+        runner = TiledRunner(model, tile=tile, overlap=tile_overlap,
+                             ram_budget_gb=ram_budget_gb, progress=progress)
+        out = runner.run(rgb, reverse=direction == "degrade")
+    else:
+        with jt.no_grad():
+            x = jt.array(np.ascontiguousarray(rgb.transpose(2, 0, 1))[None])
+            y = model.enhance(x) if direction == "enhance" else model.degrade(x)
+            out = y.numpy()[0].transpose(1, 2, 0)
+            del x, y
+        jt.gc()
+    return np.clip(out, 0.0, 1.0, out=np.ascontiguousarray(out, np.float32))
+
+
+def _split_array(arr):
+    """(rgb float32, alpha as given or None, gray?, dtype) from an image array."""
+    arr = np.asarray(arr)
+    if arr.dtype == np.uint8:
+        scale = 255.0
+    elif arr.dtype == np.uint16:
+        scale = 65535.0
+    elif np.issubdtype(arr.dtype, np.floating):
+        scale = 1.0
+        if arr.size and (not np.isfinite(arr).all() or arr.min() < 0 or arr.max() > 1):
+            raise EnhanceError("float images must hold values in [0, 1] (divide 8-bit data "
+                               "by 255, or pass the uint8 array itself)")
+    else:
+        raise EnhanceError(f"unsupported pixel type {arr.dtype}: use uint8, uint16 or float "
+                           f"in [0, 1]")
+    if arr.ndim == 3 and arr.shape[2] == 1:
+        arr = arr[:, :, 0]
+    if arr.ndim == 2:
+        gray, alpha, color = True, None, arr[:, :, None]
+    elif arr.ndim == 3 and arr.shape[2] in (3, 4):
+        gray, color = False, arr[:, :, :3]
+        alpha = arr[:, :, 3] if arr.shape[2] == 4 else None
+    elif arr.ndim == 3 and arr.shape[2] == 2:
+        gray, color, alpha = True, arr[:, :, :1], arr[:, :, 1]
+    else:
+        raise EnhanceError(f"expected an H x W, H x W x 3 or H x W x 4 image, got shape "
+                           f"{arr.shape}")
+    if min(arr.shape[:2]) < 1:
+        raise EnhanceError(f"empty image: shape {arr.shape}")
+    rgb = color.astype(np.float32) / np.float32(scale)
+    if rgb.shape[2] == 1:
+        rgb = np.repeat(rgb, 3, axis=2)
+    return rgb, alpha, gray, arr.dtype
+
+
+def _from_float(img, dtype):
+    if dtype == np.uint8:
+        return np.round(img * 255.0).astype(np.uint8)
+    if dtype == np.uint16:
+        return np.round(img * 65535.0).astype(np.uint16)
+    return img.astype(dtype)
+
+
+def _assemble(out_rgb, alpha, gray, dtype):
+    """The network's RGB output back in the input's layout and dtype."""
+    out = rgb_to_gray(out_rgb) if gray else out_rgb
+    out = _from_float(np.clip(out, 0.0, 1.0), dtype)
+    if alpha is not None:
+        alpha = np.asarray(alpha).astype(dtype, copy=False)
+        out = np.concatenate([out if out.ndim == 3 else out[:, :, None], alpha[:, :, None]],
+                             axis=2)
+    return out
+
+
+def _enhance_pil(image, **kw):
+    from PIL import Image
+    mode = image.mode
+    if mode in ("RGB", "RGBA", "L", "LA", "I;16"):
+        arr = np.array(image)
+        out = _enhance_array(arr, **kw)
+        return Image.fromarray(out, mode if mode != "I;16" else None)
+    if mode.startswith("I;16"):     # other 16-bit byte orders: returned as I;16
+        return _enhance_pil(image.convert("I;16"), **kw)
+    target = "RGBA" if mode in ("P", "PA") and ("transparency" in image.info or mode == "PA") \
+        else "RGB"
+    return _enhance_pil(image.convert(target), **kw)
+
+
+def _enhance_array(arr, **kw):
+    rgb, alpha, gray, dtype = _split_array(arr)
+    return _assemble(run_rgb(rgb=rgb, **kw), alpha, gray, dtype)
+
+
+def enhance(image, weights=None, device=None, tile=None, direction="enhance", *,
+            tile_overlap=0, max_megapixels=DEFAULT_MAX_MEGAPIXELS,
+            ram_budget_gb=DEFAULT_RAM_BUDGET_GB, progress=None):
+    """Enhance (``direction="degrade"``: underexpose) one picture; same kind out as in.
+
+    Args:
+        image: a path (str or Path), a PIL image, or a NumPy array (uint8,
+            uint16 or float in [0, 1]; H x W, H x W x 3 or H x W x 4).
+        weights: a jsymnet checkpoint path, a loaded model, or None for the
+            shipped demo model (``weights/jsymnet_sample.pkl``). Cached.
+        device: "cpu", "cuda" or "auto" switches the backend first (for the
+            whole process, :func:`jsymnet.use_device`); None keeps the current one.
+        tile: interior tile side in pixels for exact tiled inference; None tiles
+            only photos above ``max_megapixels`` (with :data:`DEFAULT_TILE`).
+        tile_overlap: extra context per tile in pixels; the overlap the exact
+            tiling needs is set from the architecture, this can only widen it.
+        ram_budget_gb: above this, the tiling keeps its full-size maps in
+            temporary memory-mapped files instead of RAM.
+        progress: optional ``callable(done, total)`` called after each tiled stage.
+
+    Returns:
+        path -> float32 array in [0, 1] laid out like the file (H x W gray,
+        H x W x 4 with the file's alpha, or H x W x 3); nothing is written.
+        PIL image -> PIL image of the same mode (palette/CMYK/... -> RGB or RGBA).
+        array -> array of the same dtype and layout.
+    """
+    if direction not in DIRECTIONS:
+        raise EnhanceError(f"direction must be one of {DIRECTIONS}, got {direction!r}")
+    if device is not None:
+        use_device(device)
+    kw = dict(model=get_model(weights), direction=direction, tile=tile,
+              tile_overlap=tile_overlap, max_megapixels=max_megapixels,
+              ram_budget_gb=ram_budget_gb, progress=progress)
+    if isinstance(image, (str, Path)):
+        loaded = load_image(image)
+        out = run_rgb(rgb=loaded.rgb, **kw)
+        return _assemble(out, loaded.alpha, loaded.gray, np.float32)
+    if isinstance(image, np.ndarray):
+        return _enhance_array(image, **kw)
+    try:
+        from PIL import Image
+    except ImportError:  # pragma: no cover - Pillow is a dependency
+        Image = None
+    if Image is not None and isinstance(image, Image.Image):
+        return _enhance_pil(image, **kw)
+    raise EnhanceError(f"cannot enhance a {type(image).__name__}: pass a file path, a PIL "
+                       f"image or a NumPy array")
