@@ -260,15 +260,29 @@ def _materialise(obj, where):
     return obj
 
 
-def _read_zip(path, data):
+def _read_zip(path, source):
+    """``source``: the file's path or its bytes."""
     where = str(path)
     try:
-        archive = zipfile.ZipFile(io.BytesIO(data))
-        names = archive.namelist()
+        archive = zipfile.ZipFile(io.BytesIO(source) if isinstance(source, bytes) else source)
     except (zipfile.BadZipFile, OSError, ValueError) as exc:
         raise ConvertError(f"{where}: a damaged or truncated zip archive ({exc}); a PyTorch "
                            f"checkpoint of torch >= 1.6 is a zip archive, this one cannot be "
                            f"read") from None
+    try:
+        with archive:
+            return _materialise(_unpickle_zip(archive, where), where)
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError) as exc:
+        if isinstance(exc, ConvertError):
+            raise
+        raise ConvertError(f"{where}: the archive is damaged or truncated ({type(exc).__name__}: "
+                           f"{exc})") from None
+    except pickle.UnpicklingError as exc:
+        raise ConvertError(f"{where}: {exc}") from None
+
+
+def _unpickle_zip(archive, where):
+    names = archive.namelist()
     pkls = [n for n in names if n.endswith("data.pkl") and n.count("/") <= 1]
     if len(pkls) != 1:
         raise ConvertError(f"{where}: a zip archive but not a PyTorch checkpoint (no single "
@@ -297,16 +311,7 @@ def _read_zip(path, data):
             storages[key] = ref
         return storages[key]
 
-    try:
-        obj = RestrictedUnpickler(io.BytesIO(archive.read(pkls[0])), resolve, where).load()
-    except (zipfile.BadZipFile, EOFError, OSError, ValueError) as exc:
-        if isinstance(exc, ConvertError):
-            raise
-        raise ConvertError(f"{where}: the archive is damaged or truncated ({type(exc).__name__}: "
-                           f"{exc})") from None
-    except pickle.UnpicklingError as exc:
-        raise ConvertError(f"{where}: {exc}") from None
-    return _materialise(obj, where)
+    return RestrictedUnpickler(io.BytesIO(archive.read(pkls[0])), resolve, where).load()
 
 
 def _read_legacy(path, data):
@@ -416,23 +421,27 @@ def read_weights(path):
     path = Path(path)
     if not path.is_file():
         raise ConvertError(f"input not found: {path}")
-    data = path.read_bytes()
-    fmt = _sniff(data)
-    if fmt == "zip":
-        obj = _read_zip(path, data)
+    with open(path, "rb") as f:
+        head = f.read(512)
+    fmt = _sniff(head)
+    if fmt == "zip":  # read member by member: a 500 MB VGG-16 is not held twice
+        obj = _read_zip(path, path)
     elif fmt == "legacy":
-        obj = _read_legacy(path, data)
+        obj = _read_legacy(path, path.read_bytes())
     elif fmt == "pickle":
-        obj = _read_pickle(path, data)
+        obj = _read_pickle(path, path.read_bytes())
     elif fmt == "tar":
         raise ConvertError(f"{path}: a tar archive (PyTorch's pre-0.4 format is not supported; "
                            f"load and re-save it with a current torch)")
     else:
-        head = data[:16]
         raise ConvertError(f"{path}: not a weights file: neither a PyTorch checkpoint (zip or "
-                           f"legacy format) nor a pickle (Jittor .pkl); it starts with {head!r}"
-                           f"{' (an empty file)' if not data else ''}")
-    info = {"format": fmt, "file": str(path), "sha256": hashlib.sha256(data).hexdigest()}
+                           f"legacy format) nor a pickle (Jittor .pkl); it starts with "
+                           f"{head[:16]!r}{' (an empty file)' if not head else ''}")
+    sha = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 22), b""):
+            sha.update(chunk)
+    info = {"format": fmt, "file": str(path), "sha256": sha.hexdigest()}
     return _state_dict_of(obj, path, info), info
 
 

@@ -180,6 +180,16 @@ def test_truncated_pth_is_refused(reference, tmp_path, fname):
         assert not out.parent.exists() or not any(out.parent.iterdir())
 
 
+def test_zip_pth_with_a_corrupted_byte_fails_its_crc(reference, tmp_path):
+    data = bytearray((reference["dir"] / "release_G.pth").read_bytes())
+    data[len(data) // 2] ^= 0xFF  # inside a storage record
+    src = tmp_path / "flipped.pth"
+    src.write_bytes(bytes(data))
+    with pytest.raises(ConvertError, match="damaged"):
+        convert(src, tmp_path / "G.pkl")
+    assert not (tmp_path / "G.pkl").exists()
+
+
 def test_pth_of_another_network_is_refused(reference, tmp_path):
     out = tmp_path / "G.pkl"
     with pytest.raises(ConvertError, match="not a file jsymnet knows") as info:
