@@ -1,0 +1,132 @@
+#!/usr/bin/env python
+"""Enhance your own photos (or, with --direction degrade, underexpose them).
+
+Examples:
+  python tools/enhance.py photo.jpg -o out/                      # out/photo_enh.png
+  python tools/enhance.py shots/ "more/**/*.tif" -o out/ --recursive --ext jpg
+  python tools/enhance.py big.png -o out/ --tile 1024              # exact tiled inference
+  python tools/enhance.py well_exposed/ -o low/ --direction degrade --suffix _low
+
+Folders give their image files (subfolders with --recursive) and the output
+keeps the folder structure below what was named. Each output is written
+atomically as OUTDIR/<relative folder>/<name><suffix>.<ext>, in the input's
+mode (gray stays gray, RGBA keeps its alpha, 16-bit stays 16-bit in PNG/TIFF),
+at the input's exact size. Inputs are never overwritten. Unreadable files are
+reported and skipped; the batch goes on.
+
+Photos above --max-megapixels (or all, with --tile) are processed tile by tile;
+the result equals the untiled one to float32 rounding (see jsymnet/tiling.py).
+
+Exit status: 0 every image done (or left by --skip-existing); 1 some failed,
+or were not written because their output would overwrite an input or another
+output; 2 bad usage (nothing to process, weights missing, bad option).
+"""
+import argparse
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders or globs")
+    p.add_argument("-o", "--out", required=True, metavar="OUTDIR", help="output folder")
+    p.add_argument("--weights", help="jsymnet checkpoint (default: weights/jsymnet_sample.pkl)")
+    p.add_argument("--device", default="auto", choices=("cpu", "cuda", "auto"),
+                   help="where to run (default: auto = CUDA if available)")
+    p.add_argument("--direction", default="enhance", choices=("enhance", "degrade"),
+                   help="enhance (low-light -> normal, default) or degrade (normal -> "
+                        "underexposed: synthesise low-light versions of good photos)")
+    p.add_argument("--tile", type=int, default=None, metavar="N",
+                   help="tile every image, N x N pixel tiles (exact; default: only images "
+                        "above --max-megapixels, with 1024)")
+    p.add_argument("--tile-overlap", type=int, default=0, metavar="M",
+                   help="extra context per tile in pixels; the overlap exactness needs is "
+                        "set from the architecture, this can only widen it (default: 0)")
+    p.add_argument("--max-megapixels", type=float, default=2.0, metavar="X",
+                   help="tile images larger than this automatically (default: %(default)s)")
+    p.add_argument("--ext", default="png", choices=("png", "jpg", "tif"),
+                   help="output format (default: png)")
+    p.add_argument("--suffix", default="_enh", help="added to output names (default: "
+                                                    "%(default)s)")
+    p.add_argument("--side-by-side", action="store_true", help="write input | output")
+    p.add_argument("--recursive", action="store_true", help="descend into subfolders")
+    p.add_argument("--skip-existing", action="store_true", help="leave existing outputs")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    args = p.parse_args(argv)
+    if args.tile is not None and args.tile < 8:
+        p.error("--tile must be at least 8 pixels")
+    if args.tile_overlap < 0 or args.max_megapixels <= 0:
+        p.error("--tile-overlap must be >= 0 and --max-megapixels > 0")
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    import jsymnet  # prepares Jittor (before any jittor import)
+    import jsymnet.enhance  # noqa: F401  (the module; jsymnet.enhance itself is the function)
+    from tqdm import tqdm
+    E = sys.modules["jsymnet.enhance"]
+
+    items, problems = E.find_inputs(args.inputs, args.recursive)
+    for spec, msg in problems:
+        print(f"warning: {spec}: {msg}", file=sys.stderr)
+    if not items:
+        print("error: nothing to process", file=sys.stderr)
+        return EXIT_USAGE
+    if Path(args.out).exists() and not Path(args.out).is_dir():
+        print(f"error: -o {args.out} is a file, not a folder", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        device = jsymnet.use_device(args.device)
+        model = E.get_model(args.weights)
+    except (E.EnhanceError, jsymnet.CheckpointError, jsymnet.runtime.RuntimeSetupError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+    jobs, skipped = E.plan_outputs(items, args.out, args.suffix, args.ext, args.skip_existing)
+    failed, done = [], 0
+    t0 = time.time()
+    bar = tqdm(jobs, unit="img", disable=args.no_progress, dynamic_ncols=True)
+    for item, dst in bar:
+        bar.set_postfix_str(str(item.rel)[-40:])
+        progress = (lambda k, n, rel=str(item.rel)[-30:]:
+                    bar.set_postfix_str(f"{rel} tiled stage {k}/{n}"))
+        try:
+            notes = E.enhance_file(item.src, dst, model, args.direction, args.tile,
+                                   args.tile_overlap, args.max_megapixels, args.side_by_side,
+                                   progress=progress)
+            done += 1
+            for note in notes:
+                tqdm.write(f"note: {item.src}: {note}")
+        except KeyboardInterrupt:
+            raise
+        except Exception as exc:  # one bad file must not stop the batch
+            failed.append((item, f"{type(exc).__name__}: {exc}"))
+            tqdm.write(f"failed: {item.src}: {exc}", file=sys.stderr)
+    bar.close()
+    dt = time.time() - t0
+    for item, reason, _ in skipped:
+        print(f"skipped: {item.src}: {reason}", file=sys.stderr)
+    refused = [s for s in skipped if s[2] != "exists"]   # not written, and not asked to skip
+    rate = done / dt if dt > 0 else 0.0
+    print(f"{args.direction}: {done} done, {len(skipped)} skipped, "
+          f"{len(failed) + len(problems)} failed in {dt:.1f} s ({rate:.2f} images/s) on "
+          f"{device}; outputs in {args.out}")
+    if failed or problems or refused:
+        print("failed:", file=sys.stderr)
+        for item, reason in failed:
+            print(f"  {item.src}: {reason}", file=sys.stderr)
+        for spec, msg in problems:
+            print(f"  {spec}: {msg}", file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())
