@@ -1,0 +1,226 @@
+"""jsymnet.enhance() and tools/enhance.py: every input kind, sizes kept, batches, safety.
+
+Tiny generated files; one image size (37 x 53, odd) so Jittor compiles few kernels.
+"""
+import importlib.util
+import os
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+import jsymnet
+import jittor as jt
+from jsymnet.data.image_io import read_image
+
+from conftest import ROOT, max_diff, randomize
+
+E = __import__("sys").modules["jsymnet.enhance"]   # the module (jsymnet.enhance is the function)
+H, W = 37, 53
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory):
+    """A small Haar-codec network (the demo model's kind) with random couplings."""
+    jt.set_global_seed(1)
+    model = jsymnet.build_model({"model": {"codec": {"type": "haar"},
+                                           "ift": {"num_blocks": 2, "split": 6},
+                                           "subnet": {"rounds": 2, "mid_channels": 16,
+                                                      "hidden_channels": 16, "reduction": 4}}})
+    randomize(model, 0.3)
+    path = tmp_path_factory.mktemp("w") / "tiny.pkl"
+    jsymnet.save_checkpoint(path, model)
+    return path
+
+
+@pytest.fixture(scope="module")
+def rgb8():
+    return (np.random.RandomState(5).rand(H, W, 3) * 255).astype(np.uint8)
+
+
+def reference(weights, rgb_float, direction="enhance"):
+    model = E.get_model(weights)
+    with jt.no_grad():
+        x = jt.array(np.ascontiguousarray(rgb_float.transpose(2, 0, 1))[None])
+        y = model.enhance(x) if direction == "enhance" else model.degrade(x)
+    return np.clip(y.numpy()[0].transpose(1, 2, 0), 0, 1)
+
+
+# -- the Python API ---------------------------------------------------------------------------
+def test_arrays_come_back_in_their_dtype_and_layout(weights, rgb8):
+    ref = reference(weights, rgb8.astype(np.float32) / 255)
+    out8 = jsymnet.enhance(rgb8, weights=weights)
+    assert out8.dtype == np.uint8 and out8.shape == (H, W, 3)
+    assert np.abs(out8.astype(int) - np.round(ref * 255)).max() <= 1
+    assert np.abs(ref - rgb8 / 255.0).max() > 0.05            # it did something
+
+    outf = jsymnet.enhance(rgb8.astype(np.float32) / 255, weights=weights)
+    assert outf.dtype == np.float32 and max_diff(outf, ref) < 1e-5
+
+    out16 = jsymnet.enhance(rgb8.astype(np.uint16) * 257, weights=weights)
+    assert out16.dtype == np.uint16 and np.abs(out16 / 65535.0 - ref).max() < 1e-4
+
+    gray = jsymnet.enhance(rgb8[:, :, 1], weights=weights)
+    assert gray.dtype == np.uint8 and gray.shape == (H, W)
+
+    alpha = np.random.RandomState(2).randint(0, 256, (H, W), dtype=np.uint8)
+    rgba = jsymnet.enhance(np.dstack([rgb8, alpha]), weights=weights)
+    assert rgba.shape == (H, W, 4) and np.array_equal(rgba[:, :, 3], alpha)
+    assert np.array_equal(rgba[:, :, :3], out8)
+
+
+def test_pil_images_keep_their_mode(weights, rgb8):
+    for mode in ("RGB", "L", "RGBA"):
+        im = Image.fromarray(rgb8).convert(mode)
+        out = jsymnet.enhance(im, weights=weights)
+        assert isinstance(out, Image.Image) and out.mode == mode and out.size == (W, H)
+    rgba = Image.fromarray(rgb8).convert("RGBA")
+    assert np.array_equal(np.array(jsymnet.enhance(rgba, weights=weights))[:, :, 3],
+                          np.array(rgba)[:, :, 3])
+
+
+def write_inputs(folder, rgb8):
+    """One tiny file of every kind the tool takes; returns {kind: path}."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rs = np.random.RandomState(7)
+    files = {"png8": folder / "a.png", "jpeg": folder / "b.jpg", "gray": folder / "g.png",
+             "png16": folder / "c16.png", "tiff16": folder / "d16.tif",
+             "rgba": folder / "e.png", "exif": folder / "rot.jpg"}
+    cv2.imwrite(str(files["png8"]), rgb8[:, :, ::-1])
+    cv2.imwrite(str(files["jpeg"]), rgb8[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, 95])
+    cv2.imwrite(str(files["gray"]), rgb8[:, :, 0])
+    c16 = (rs.rand(H, W, 3) * 65535).astype(np.uint16)
+    cv2.imwrite(str(files["png16"]), c16)
+    cv2.imwrite(str(files["tiff16"]), c16)
+    Image.fromarray(np.dstack([rgb8, rs.randint(0, 256, (H, W), dtype=np.uint8)]),
+                    "RGBA").save(files["rgba"])
+    exif = Image.Exif()
+    exif[0x0112] = 3                                     # stored rotated by 180 degrees
+    Image.fromarray(rgb8).save(files["exif"], exif=exif, quality=95)
+    return files
+
+
+def test_paths_return_arrays_like_the_file_and_write_nothing(weights, rgb8, tmp_path):
+    files = write_inputs(tmp_path / "in", rgb8)
+    before = sorted(os.listdir(tmp_path / "in"))
+    for kind, path in files.items():
+        out = jsymnet.enhance(str(path), weights=weights)
+        assert out.dtype == np.float32 and out.shape[:2] == (H, W), kind
+        assert out.min() >= 0 and out.max() <= 1
+        if kind == "gray":
+            assert out.ndim == 2
+        elif kind == "rgba":
+            assert out.shape == (H, W, 4)
+            assert max_diff(out[:, :, 3], np.array(Image.open(path))[:, :, 3] / 255.0) < 1e-6
+        else:
+            assert out.shape == (H, W, 3)
+        if kind in ("png16", "tiff16"):   # 16-bit precision kept on the way in
+            assert max_diff(out, reference(weights, read_image(path))) < 1e-5
+    # EXIF orientation applied: same as enhancing the upright picture
+    upright = read_image(files["exif"])
+    assert max_diff(upright, np.asarray(Image.open(files["exif"]))[::-1, ::-1] / 255.0) < 1e-6
+    assert max_diff(jsymnet.enhance(files["exif"], weights=weights),
+                    reference(weights, upright)) < 1e-5
+    assert sorted(os.listdir(tmp_path / "in")) == before
+
+
+def test_degrade_direction_and_tiling_through_the_api(weights, rgb8):
+    x = rgb8.astype(np.float32) / 255
+    low = jsymnet.enhance(x, weights=weights, direction="degrade")
+    assert max_diff(low, reference(weights, x, "degrade")) < 1e-5
+    tiled = jsymnet.enhance(x, weights=weights, tile=16)
+    assert max_diff(tiled, reference(weights, x)) < 1e-3
+    auto = jsymnet.enhance(x, weights=weights, max_megapixels=0.001)   # tiled automatically
+    assert max_diff(auto, tiled) < 1e-6
+    with pytest.raises(E.EnhanceError, match="direction"):
+        jsymnet.enhance(x, weights=weights, direction="sideways")
+
+
+def test_models_are_cached_and_missing_weights_are_explained(weights, tmp_path, monkeypatch):
+    assert E.get_model(weights) is E.get_model(str(weights))
+    with pytest.raises(E.EnhanceError, match="not found"):
+        jsymnet.enhance(np.zeros((4, 4, 3), np.uint8), weights=tmp_path / "nope.pkl")
+    monkeypatch.setattr(E, "DEFAULT_WEIGHTS", tmp_path / "jsymnet_sample.pkl")
+    with pytest.raises(E.EnhanceError, match="tools/train.py"):
+        jsymnet.enhance(np.zeros((4, 4, 3), np.uint8))
+    with pytest.raises(E.EnhanceError, match=r"\[0, 1\]"):
+        jsymnet.enhance(np.full((4, 4, 3), 2.0, np.float32), weights=weights)
+
+
+# -- the command-line tool -------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def cli():
+    spec = importlib.util.spec_from_file_location("enhance_tool", ROOT / "tools" / "enhance.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod.main
+
+
+def test_cli_every_kind_sizes_modes_and_structure(cli, weights, rgb8, tmp_path, capsys):
+    files = write_inputs(tmp_path / "in" / "sub", rgb8)
+    out = tmp_path / "out"
+    rc = cli([str(tmp_path / "in"), "-o", str(out), "--weights", str(weights), "--recursive",
+              "--no-progress"])
+    assert rc == 0
+    assert "7 done, 0 skipped, 0 failed" in capsys.readouterr().out
+    for kind, path in files.items():
+        dst = out / "sub" / f"{path.stem}_enh.png"            # folder structure kept
+        img = cv2.imread(str(dst), cv2.IMREAD_UNCHANGED)
+        assert img.shape[:2] == (H, W), kind
+        expect = {"gray": 2, "rgba": 3}.get(kind, 3)
+        assert img.ndim == expect and (kind != "rgba" or img.shape[2] == 4), kind
+        assert img.dtype == (np.uint16 if kind in ("png16", "tiff16") else np.uint8), kind
+    rgba_in = np.array(Image.open(files["rgba"]))
+    rgba_out = np.array(Image.open(out / "sub" / "e_enh.png"))
+    assert np.array_equal(rgba_out[:, :, 3], rgba_in[:, :, 3])    # alpha passed through
+    # what the tool wrote is what the API returns
+    api = jsymnet.enhance(str(files["png8"]), weights=weights)
+    assert np.abs(read_image(out / "sub" / "a_enh.png") - api).max() <= 0.5 / 255 + 1e-6
+
+
+def test_cli_corrupt_file_is_reported_and_the_rest_is_done(cli, weights, rgb8, tmp_path,
+                                                          capsys):
+    src = tmp_path / "in"
+    write_inputs(src, rgb8)
+    (src / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 20)
+    rc = cli([str(src), "-o", str(tmp_path / "out"), "--weights", str(weights),
+              "--no-progress", "--ext", "jpg", "--side-by-side"])
+    captured = capsys.readouterr()
+    assert rc == 1                                           # partial failure
+    assert "7 done, 0 skipped, 1 failed" in captured.out
+    assert "broken.png" in captured.err
+    outs = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert len(outs) == 7 and "broken_enh.jpg" not in outs
+    assert not [p for p in (tmp_path / "out").iterdir() if p.name.startswith(".")]  # no temp
+    sbs = cv2.imread(str(tmp_path / "out" / "a_enh.jpg"))
+    assert sbs.shape == (H, 2 * W, 3)
+
+
+def test_cli_never_overwrites_inputs(cli, weights, rgb8, tmp_path, capsys):
+    src = tmp_path / "in"
+    files = write_inputs(src, rgb8)
+    before = {p: p.read_bytes() for p in files.values()}
+    rc = cli([str(files["png8"]), str(files["gray"]), "-o", str(src), "--suffix", "",
+              "--weights", str(weights), "--no-progress"])
+    err = capsys.readouterr().err
+    assert rc == 1 and "would overwrite an input" in err
+    assert {p: p.read_bytes() for p in files.values()} == before
+
+
+def test_cli_globs_degrade_and_usage_errors(cli, weights, rgb8, tmp_path, capsys):
+    src = tmp_path / "in"
+    write_inputs(src / "x", rgb8)
+    rc = cli([str(src / "*" / "*.png"), "-o", str(tmp_path / "low"), "--weights", str(weights),
+              "--direction", "degrade", "--suffix", "_low", "--no-progress"])
+    assert rc == 0
+    assert sorted(p.name for p in (tmp_path / "low" / "x").iterdir()) == \
+        ["a_low.png", "c16_low.png", "e_low.png", "g_low.png"]
+    assert cli([str(tmp_path / "missing.png"), "-o", str(tmp_path / "o"), "--weights",
+                str(weights), "--no-progress"]) == 2
+    assert cli([str(src / "x" / "a.png"), "-o", str(tmp_path / "o"), "--weights",
+                str(tmp_path / "none.pkl"), "--no-progress"]) == 2
+    assert "weights file not found" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        cli(["-o", str(tmp_path / "o")])
+    assert exc.value.code == 2
