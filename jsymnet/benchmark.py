@@ -14,12 +14,13 @@ import time
 CASES = ("enhance", "train")
 
 
-def _measure(case, config, size, batch, repeat, warmup, device):
+def _measure(case, config, size, batch, repeat, warmup, device, memory_efficient=False):
     """Runs inside the child process; returns a dict of figures."""
     import jsymnet
     import jittor as jt
     from jsymnet.config import load_config
     from jsymnet.engine import make_optimizer, train_step
+    from jsymnet.engine.reversible import reversible_step
 
     jsymnet.use_device(device)
     jt.set_global_seed(0)
@@ -41,14 +42,17 @@ def _measure(case, config, size, batch, repeat, warmup, device):
     else:
         model.train()
         opt = make_optimizer(model, cfg["train"]["optim"])
+        step = reversible_step if memory_efficient else train_step
         x_lq, x_hq = jt.rand(batch, 3, h, w) * 0.3, jt.rand(batch, 3, h, w)
         for i in range(warmup + repeat):
             jt.sync_all(True)
             t = time.perf_counter()
-            train_step(model, opt, x_lq, x_hq, cfg["train"])
+            step(model, opt, x_lq, x_hq, cfg["train"])
             jt.sync_all(True)
             if i >= warmup:
                 times.append(time.perf_counter() - t)
+    if case == "train" and memory_efficient:
+        case = "train (reversible)"
     out = {"case": case, "device": jsymnet.runtime_info()["backend"],
            "onednn": jsymnet.runtime_info()["onednn"], "shape": [batch, 3, h, w],
            "times_s": times, "median_s": statistics.median(times),
@@ -61,9 +65,10 @@ def _measure(case, config, size, batch, repeat, warmup, device):
     return out
 
 
-def run_case(case, config, size, batch, repeat, warmup, device, timeout=3600):
+def run_case(case, config, size, batch, repeat, warmup, device, memory_efficient=False,
+             timeout=3600):
     """Measure one case in a child process; returns its dict (or one with 'error')."""
-    args = json.dumps([case, config, list(size), batch, repeat, warmup, device])
+    args = json.dumps([case, config, list(size), batch, repeat, warmup, device, memory_efficient])
     code = ("import json, sys; from jsymnet.benchmark import _measure; "
             f"print('RESULT' + json.dumps(_measure(*json.loads({args!r}))))")
     env = dict(os.environ, PYTHONUNBUFFERED="1")

@@ -8,7 +8,6 @@ A checkpoint is a ``jt.save`` pickle of a dict::
 
 :func:`load_model` rebuilds the network from the file alone.
 """
-import pickle
 from pathlib import Path
 
 import jittor as jt
@@ -70,12 +69,11 @@ def read_checkpoint(path):
     if path.suffix in (".pth", ".pt") or torch_file:
         raise CheckpointError(f"{path} looks like a PyTorch file; convert it first with "
                               f"tools/convert_weights.py {path} -o {path.with_suffix('.pkl')}")
+    from .convert import ConvertError, read_pickle  # restricted: runs nothing from the file
     try:
-        with open(path, "rb") as f:
-            obj = pickle.load(f)  # jt.save writes a plain pickle of numpy arrays
-    except Exception as exc:
-        raise CheckpointError(f"{path} is not a readable jsymnet checkpoint ({type(exc).__name__}: "
-                              f"{exc}); was it truncated?") from None
+        obj = read_pickle(path)
+    except ConvertError as exc:
+        raise CheckpointError(f"{path} is not a readable jsymnet checkpoint: {exc}") from None
     if not isinstance(obj, dict) or obj.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a jsymnet checkpoint: it holds {_describe(obj)}")
     if obj.get("version", 0) > VERSION:

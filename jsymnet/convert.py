@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["ConvertError", "RestrictedUnpickler", "read_weights", "detect_kind",
+__all__ = ["ConvertError", "RestrictedUnpickler", "read_pickle", "read_weights", "detect_kind",
            "map_release_generator", "vgg_codec_weights", "convert", "KINDS"]
 
 KINDS = ("release-G", "torchvision-vgg", "release-vgg")
@@ -382,8 +382,14 @@ def _read_legacy(path, data):
     return _materialise(obj, where)
 
 
-def _read_pickle(path, data):
-    """A plain pickle (jt.save, or pickle.dump of numpy arrays), read restrictedly."""
+def read_pickle(path, data=None):
+    """A plain pickle (jt.save, or pickle.dump of numpy arrays), read restrictedly.
+
+    Only plain data, numpy arrays and Jittor Vars are built; any other global
+    is refused before anything runs. Raises :class:`ConvertError`.
+    """
+    if data is None:
+        data = Path(path).read_bytes()
     where = str(path)
     if data.endswith(JITTOR_TRAILER) and len(data) >= 28:
         body, checksum = data[:-28], data[-28:-8]
@@ -429,7 +435,7 @@ def read_weights(path):
     elif fmt == "legacy":
         obj = _read_legacy(path, path.read_bytes())
     elif fmt == "pickle":
-        obj = _read_pickle(path, path.read_bytes())
+        obj = read_pickle(path, path.read_bytes())
     elif fmt == "tar":
         raise ConvertError(f"{path}: a tar archive (PyTorch's pre-0.4 format is not supported; "
                            f"load and re-save it with a current torch)")

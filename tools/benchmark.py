@@ -31,6 +31,8 @@ def main(argv=None):
     p.add_argument("--repeat", type=int, default=5, help="timed runs per case (default: 5)")
     p.add_argument("--warmup", type=int, default=1, help="untimed runs first (default: 1)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--memory-efficient", action="store_true",
+                   help="train with the reversible IFT backward (jsymnet/engine/reversible.py)")
     p.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     args = p.parse_args(argv)
 
@@ -44,7 +46,7 @@ def main(argv=None):
         print(f"timing {case} on {batch}x3x{size[0]}x{size[1]} "
               f"({args.warmup} warm-up + {args.repeat} runs) ...", flush=True)
         results.append(run_case(case, args.config, size, batch, args.repeat, args.warmup,
-                                args.device))
+                                args.device, args.memory_efficient))
     print(format_table(results))
     if args.json:
         atomic_write_text(args.json, json.dumps(results, indent=1))
