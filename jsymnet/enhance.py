@@ -39,7 +39,7 @@ from .tiling import DEFAULT_RAM_BUDGET_GB, TiledRunner
 
 DEFAULT_WEIGHTS = PACKAGE_ROOT / "weights" / "jsymnet_sample.pkl"
 DEFAULT_TILE = 1024            # interior tile side, image pixels
-DEFAULT_MAX_MEGAPIXELS = 2.0   # larger photos are tiled automatically
+DEFAULT_MAX_MEGAPIXELS = None  # None: auto_max_megapixels(model); larger photos are tiled
 DIRECTIONS = ("enhance", "degrade")
 
 _MODELS = {}
@@ -84,14 +84,29 @@ def clear_model_cache():
     _MODELS.clear()
 
 
+def auto_max_megapixels(model, base=2.0):
+    """Largest photo run in one piece when no limit is given: ``base`` MP for the demo model.
+
+    Scaled by the widest feature map per image pixel (the demo model: 32
+    channels at a quarter of the pixels, 8 per pixel; the release VGG model:
+    128 per pixel, so 16 times less, but at least 0.25 MP: a 600 x 400 LOL
+    photo runs in one piece).
+    """
+    widest = max([int(p.shape[0]) for _, p in model.ift.named_parameters() if p.ndim == 4]
+                 + [int(model.codec.out_channels)])
+    per_pixel = widest / float(model.codec.size_divisor) ** 2
+    return max(0.25, min(base, base * 8.0 / per_pixel))
+
+
 def run_rgb(model, rgb, direction="enhance", tile=None, tile_overlap=0,
             max_megapixels=DEFAULT_MAX_MEGAPIXELS, ram_budget_gb=DEFAULT_RAM_BUDGET_GB,
             progress=None):
     """float32 H x W x 3 in [0, 1] -> the network's output, clipped to [0, 1].
 
     Tiled (exactly, :class:`~jsymnet.tiling.TiledRunner`) when ``tile`` is set
-    or the photo has more than ``max_megapixels`` megapixels (then with
-    :data:`DEFAULT_TILE`); otherwise one pass over the whole image.
+    or the photo has more than ``max_megapixels`` megapixels (None:
+    :func:`auto_max_megapixels`; then with :data:`DEFAULT_TILE`); otherwise one
+    pass over the whole image.
     """
     if direction not in DIRECTIONS:
         raise EnhanceError(f"direction must be one of {DIRECTIONS}, got {direction!r}")
@@ -99,7 +114,9 @@ def run_rgb(model, rgb, direction="enhance", tile=None, tile_overlap=0,
     if rgb.ndim != 3 or rgb.shape[2] != 3:
         raise EnhanceError(f"expected an H x W x 3 image, got shape {rgb.shape}")
     h, w = rgb.shape[:2]
-    if tile is None and max_megapixels is not None and h * w > max_megapixels * 1e6:
+    if max_megapixels is None:
+        max_megapixels = auto_max_megapixels(model)
+    if tile is None and h * w > max_megapixels * 1e6:
         tile = DEFAULT_TILE
     if tile:
         runner = TiledRunner(model, tile=tile, overlap=tile_overlap,
@@ -202,6 +219,8 @@ def enhance(image, weights=None, device=None, tile=None, direction="enhance", *,
             whole process, :func:`jsymnet.use_device`); None keeps the current one.
         tile: interior tile side in pixels for exact tiled inference; None tiles
             only photos above ``max_megapixels`` (with :data:`DEFAULT_TILE`).
+        max_megapixels: None picks it from the model's width
+            (:func:`auto_max_megapixels`: 2 for the demo model).
         tile_overlap: extra context per tile in pixels; the overlap the exact
             tiling needs is set from the architecture, this can only widen it.
         ram_budget_gb: above this, the tiling keeps its full-size maps in

@@ -48,8 +48,9 @@ def parse_args(argv=None):
     p.add_argument("--tile-overlap", type=int, default=0, metavar="M",
                    help="extra context per tile in pixels; the overlap exactness needs is "
                         "set from the architecture, this can only widen it (default: 0)")
-    p.add_argument("--max-megapixels", type=float, default=2.0, metavar="X",
-                   help="tile images larger than this automatically (default: %(default)s)")
+    p.add_argument("--max-megapixels", type=float, default=None, metavar="X",
+                   help="tile images larger than this automatically (default: from the "
+                        "model's width: 2 for the demo model, 0.25 for the VGG release model)")
     p.add_argument("--ext", default="png", choices=("png", "jpg", "tif"),
                    help="output format (default: png)")
     p.add_argument("--suffix", default="_enh", help="added to output names (default: "
@@ -61,7 +62,7 @@ def parse_args(argv=None):
     args = p.parse_args(argv)
     if args.tile is not None and args.tile < 8:
         p.error("--tile must be at least 8 pixels")
-    if args.tile_overlap < 0 or args.max_megapixels <= 0:
+    if args.tile_overlap < 0 or (args.max_megapixels is not None and args.max_megapixels <= 0):
         p.error("--tile-overlap must be >= 0 and --max-megapixels > 0")
     return args
 
