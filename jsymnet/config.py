@@ -129,8 +129,17 @@ SCHEMA = {
             "gamma": _f(0.5, types=(float,)),
         },
         "memory_efficient": _f(False, doc="reversible backward through the IFT"),
-        "val_every": _f(1000, doc="iterations between validations"),
-        "save_every": _f(1000, doc="iterations between checkpoints"),
+        "val_every": _f(1000, doc="iterations between validations (0 = only at the end)"),
+        "save_every": _f(1000, doc="iterations between checkpoints (0 = only at the end)"),
+        "val_limit": _f(None, types=(int,), optional=True,
+                        doc="validate on the first N test pairs only; null = all"),
+        "val_split": _f("test", choices=("test", "train"),
+                        doc="which split of data.dataset validation scores"),
+        "log_every": _f(10, doc="iterations between training lines in log.jsonl"),
+        "keep_every": _f(0, doc="also keep iter_<N>.pkl every N iterations (0 = only "
+                                "latest/best/final)"),
+        "cache_images": _f(False, doc="keep decoded training images in memory (small sets)"),
+        "tensorboard": _f(True, doc="also write TensorBoard events if tensorboardX is installed"),
     },
 }
 
@@ -241,6 +250,22 @@ def _check_consistency(cfg, where):
         if cfg["data"][key] < 1:
             raise ConfigError(f"{where}: key 'data.{key}' must be at least 1, "
                               f"got {cfg['data'][key]}")
+    train = cfg["train"]
+    for key in ("batch_size", "log_every"):
+        if train[key] < 1:
+            raise ConfigError(f"{where}: key 'train.{key}' must be at least 1, got {train[key]}")
+    for key in ("val_every", "save_every", "keep_every"):
+        if train[key] < 0:
+            raise ConfigError(f"{where}: key 'train.{key}' must be 0 or more, got {train[key]}")
+    if train["schedule"]["total"] < 1:
+        raise ConfigError(f"{where}: key 'train.schedule.total' must be at least 1, "
+                          f"got {train['schedule']['total']}")
+    if list(train["schedule"]["milestones"]) != sorted(train["schedule"]["milestones"]):
+        raise ConfigError(f"{where}: key 'train.schedule.milestones' must be increasing, "
+                          f"got {train['schedule']['milestones']}")
+    if train["optim"]["lr"] <= 0:
+        raise ConfigError(f"{where}: key 'train.optim.lr' must be positive, "
+                          f"got {train['optim']['lr']}")
     if len(cfg["train"]["optim"]["betas"]) != 2:
         raise ConfigError(f"{where}: key 'train.optim.betas' must hold two numbers")
 

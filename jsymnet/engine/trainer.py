@@ -1,0 +1,435 @@
+"""The training loop of SPEC section 5, with validation, checkpoints and exact resume.
+
+:class:`Trainer` runs :func:`~jsymnet.engine.step.train_step` (bidirectional
+loss, Eq. 12-14; Adam; gradient-norm clip) over seeded batches, with the
+MultiStep schedule of ``train.schedule``. Into its run folder it writes:
+
+* ``config.yaml``   the validated config of the run;
+* ``log.jsonl``     one JSON object a line: ``train`` (mean losses over the last
+  ``train.log_every`` steps, lr, seconds per step), ``val`` (PSNR/SSIM of
+  SPEC 7), ``checkpoint``, ``start``/``resume``/``end``;
+* ``latest.pkl``    everything needed to continue (every ``train.save_every``
+  steps and at the end): weights, Adam's m/v and step count, the schedule,
+  the iteration, and the Python, NumPy, Jittor and batch-order RNG state;
+* ``best.pkl``      the weights with the best validation PSNR so far;
+* ``final.pkl``     the weights at the end (no optimizer state: the file to ship);
+* ``iter_<N>.pkl``  with ``train.keep_every`` > 0, full snapshots to keep.
+
+All are jsymnet checkpoints (:func:`jsymnet.load_model`, ``tools/test.py``),
+written atomically. Resume is exact: the batch order and the crops are pure
+functions of (seed, epoch, index), the lr a function of the iteration, and
+Jittor's generator is reseeded from (seed, iteration) before every step (its
+state cannot be read back), so N steps straight and N/2 + resume + N/2 give
+the same weights.
+
+Multi-GPU (Jittor's MPI data parallel)::
+
+    mpirun -np 4 python tools/train.py -c configs/lol.yaml
+
+Every process runs this same loop; ``train.batch_size`` stays the *global*
+batch and each process takes its own ``batch_size / N`` slice of every
+batch (so it must divide evenly). Jittor averages the gradients across
+processes inside ``optimizer.backward`` and broadcasts rank 0's weights at the
+first step, so the result matches a single process with the same global
+batch. Only rank 0 validates, logs and writes checkpoints. (Not tested here:
+this machine has no GPU and no MPI.)
+"""
+import json
+import math
+import os
+import random
+import signal
+import time
+from pathlib import Path
+
+import jittor as jt
+import numpy as np
+
+from ..checkpoint import load_state, read_checkpoint, save_checkpoint
+from ..config import dump_config, load_config
+from ..models import build_model
+from ..utils.fileio import atomic_write_text
+from .schedule import BatchOrder, MultiStepSchedule
+from .step import make_optimizer, train_step
+
+TRAINER_STATE_VERSION = 1
+LATEST, BEST, FINAL = "latest.pkl", "best.pkl", "final.pkl"
+LOG_NAME = "log.jsonl"
+
+
+class ResumeError(ValueError):
+    """A checkpoint cannot continue this run; the message says why."""
+
+
+def step_seed(seed, iteration, rank=0):
+    """Jittor's seed for step ``iteration`` (a pure function, so resume reseeds identically)."""
+    return int(np.random.SeedSequence([seed, iteration, rank]).generate_state(1)[0] % (2 ** 31))
+
+
+def mpi_info():
+    """(rank, world_size) of this process; (0, 1) outside ``mpirun``."""
+    if getattr(jt, "in_mpi", False):
+        return int(jt.rank), int(jt.world_size)
+    return 0, 1
+
+
+def _named_trainable(model):
+    return [(n, p) for n, p in model.named_parameters() if not p.is_stop_grad()]
+
+
+def optimizer_state(optimizer, names):
+    """Adam's state as NumPy: step count, lr, and m / v per named parameter."""
+    groups = []
+    for pg in optimizer.param_groups:
+        groups.append({"names": [names[id(p)] for p in pg["params"]],
+                       "lr": pg.get("lr", optimizer.lr),
+                       "m": [m.numpy() for m in pg["m"]],
+                       "v": [v.numpy() for v in pg["values"]]})
+    return {"type": "adam", "n_step": int(optimizer.n_step), "lr": optimizer.lr,
+            "betas": list(optimizer.betas), "eps": optimizer.eps,
+            "weight_decay": optimizer.weight_decay, "groups": groups}
+
+
+def load_optimizer_state(optimizer, state, names, where="checkpoint"):
+    """Put Adam's saved m / v and step count back; parameter names must match."""
+    if len(state["groups"]) != len(optimizer.param_groups):
+        raise ResumeError(f"{where}: optimizer has {len(state['groups'])} parameter groups, "
+                          f"this run {len(optimizer.param_groups)}")
+    for pg, saved in zip(optimizer.param_groups, state["groups"]):
+        own = [names[id(p)] for p in pg["params"]]
+        if own != saved["names"]:
+            diff = sorted(set(own) ^ set(saved["names"]))[:5]
+            raise ResumeError(f"{where}: the optimizer was saved for other parameters "
+                              f"(differing: {diff}); resume with the config the run started "
+                              f"with")
+        pg["m"] = [jt.array(np.asarray(a, np.float32)).stop_grad() for a in saved["m"]]
+        pg["values"] = [jt.array(np.asarray(a, np.float32)).stop_grad() for a in saved["v"]]
+        if "lr" in pg:
+            pg["lr"] = saved["lr"]
+    optimizer.n_step = int(state["n_step"])
+    optimizer.lr = state["lr"]
+
+
+def set_lr(optimizer, lr):
+    optimizer.lr = lr
+    for pg in optimizer.param_groups:
+        if "lr" in pg:
+            pg["lr"] = lr
+
+
+class _Stop:
+    """SIGINT/SIGTERM set a flag; the loop saves a checkpoint and stops after the step."""
+
+    def __init__(self):
+        self.requested = False
+        self._old = {}
+
+    def __enter__(self):
+        def handler(signum, frame):
+            if self.requested:  # second signal: stop now
+                raise KeyboardInterrupt
+            self.requested = True
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self._old[sig] = signal.signal(sig, handler)
+            except ValueError:  # not the main thread
+                pass
+        return self
+
+    def __exit__(self, *exc):
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+
+
+class Trainer:
+    """Train a :class:`~jsymnet.models.DeepSymmetricNet` from a config (SPEC section 5).
+
+    ``train_set`` / ``val_set`` default to the config's dataset (``data``
+    section; ``train.val_split`` for validation); pass objects with
+    ``__getitem__`` -> (low, high) 3 x H x W float32 and ``__len__`` or
+    ``num_pairs()`` to train on something else (``val_set=False``: no
+    validation). ``work_dir`` receives the files listed in the module doc.
+    """
+
+    def __init__(self, cfg, work_dir, train_set=None, val_set=None, progress=True,
+                 overrides=None):
+        self.cfg = load_config(cfg, overrides)
+        self.tcfg = self.cfg["train"]
+        self.work_dir = Path(work_dir)
+        self.rank, self.world_size = mpi_info()
+        self.main = self.rank == 0
+        self.progress = progress and self.main
+        seed = self.tcfg["seed"]
+        jt.set_global_seed(seed, different_seed_for_mpi=False)  # same init on every rank
+        random.seed(seed)
+        np.random.seed(seed)
+        self.model = build_model(self.cfg)
+        self.model.train()
+        if self.tcfg["memory_efficient"] and not hasattr(self.model, "memory_efficient"):
+            import warnings
+            warnings.warn("train.memory_efficient is set but this network has no reversible "
+                          "backward yet; training with the ordinary backward", RuntimeWarning)
+        self.optimizer = make_optimizer(self.model, self.tcfg["optim"])
+        self.names = {id(p): n for n, p in _named_trainable(self.model)}
+        self.train_set = train_set if train_set is not None else self._dataset("train")
+        if val_set is None:
+            val_set = self._dataset(self.tcfg["val_split"], train=False)
+        self.val_set = val_set or None
+        self.order = BatchOrder(self._count(self.train_set), self.tcfg["batch_size"], seed,
+                                self.rank, self.world_size)
+        self.schedule = MultiStepSchedule(self.tcfg["schedule"], self.tcfg["optim"]["lr"],
+                                          self.order.batches_per_epoch)
+        self.iteration = 0
+        self.best = {"psnr": -math.inf, "ssim": None, "iteration": None}
+        self.history = []  # (iteration, total loss) of every step run in this process
+        self._tb = None
+
+    # ---- data -------------------------------------------------------------------------
+    def _dataset(self, split, train=True):
+        from ..data import build_dataset
+        if train:
+            return build_dataset(self.cfg, split, cache=self.tcfg["cache_images"])
+        return build_dataset(self.cfg, split, train=False, cache=True)
+
+    @staticmethod
+    def _count(dataset):
+        return dataset.num_pairs() if hasattr(dataset, "num_pairs") else len(dataset)
+
+    def batch(self, iteration):
+        """(x_lq, x_hq) jittor arrays of this rank's share of step ``iteration``."""
+        epoch, idx = self.order.indices(iteration)
+        if hasattr(self.train_set, "epoch_id"):
+            self.train_set.epoch_id = epoch  # the dataset seeds crops with (seed, epoch, index)
+        items = [self.train_set[i] for i in idx]
+        low = np.stack([np.asarray(a, np.float32) for a, _ in items])
+        high = np.stack([np.asarray(b, np.float32) for _, b in items])
+        return jt.array(low), jt.array(high)
+
+    # ---- state ------------------------------------------------------------------------
+    @property
+    def total_iters(self):
+        return self.schedule.total_iters
+
+    def trainer_state(self, with_optimizer=True):
+        """What ``extra["trainer"]`` of a checkpoint holds."""
+        epoch, b = self.order.locate(self.iteration)
+        state = {"version": TRAINER_STATE_VERSION, "iteration": self.iteration,
+                 "epoch": epoch, "batch_in_epoch": b, "total_iters": self.total_iters,
+                 "lr": self.schedule.lr_at(self.iteration),
+                 "schedule": self.schedule.state_dict(), "batch_order": self.order.state_dict(),
+                 "best": dict(self.best), "world_size": self.world_size}
+        if with_optimizer:
+            state["optimizer"] = optimizer_state(self.optimizer, self.names)
+            state["rng"] = {"python": random.getstate(), "numpy": np.random.get_state(),
+                            "jittor_seed": int(jt.get_seed()),
+                            "jittor_next": step_seed(self.tcfg["seed"], self.iteration, self.rank)}
+        return state
+
+    def save(self, path, with_optimizer=True):
+        """Write a checkpoint of the model (and, by default, all the training state)."""
+        if not self.main:
+            return None
+        source = {"kind": "trained", "trainer": "jsymnet.engine.Trainer",
+                  "run": str(self.work_dir), "iteration": self.iteration,
+                  "dataset": self.cfg["data"]["dataset"]}
+        path = save_checkpoint(path, self.model, source=source,
+                               extra={"trainer": self.trainer_state(with_optimizer)})
+        self.log({"event": "checkpoint", "iter": self.iteration, "path": str(path),
+                  "optimizer": with_optimizer})
+        return path
+
+    def resume(self, path):
+        """Continue from a checkpoint written by :meth:`save` (exactly where it stopped)."""
+        ckpt = read_checkpoint(path)
+        state = ckpt.get("extra", {}).get("trainer")
+        if not state or "optimizer" not in state:
+            raise ResumeError(f"{path} holds weights only (no optimizer/iteration state): it "
+                              f"cannot be resumed. Resume from a run's {LATEST} (or an "
+                              f"iter_<N>.pkl)")
+        if load_config(ckpt["config"])["model"] != self.cfg["model"]:
+            raise ResumeError(f"{path} was trained with another model config than this run; "
+                              f"resume with the config it was started with")
+        if state["batch_order"]["num_items"] != self.order.num_items:
+            raise ResumeError(f"{path}: the training set had {state['batch_order']['num_items']}"
+                              f" pairs, it now has {self.order.num_items}; the run cannot "
+                              f"continue exactly")
+        if state["batch_order"]["batch_size"] != self.order.batch_size:
+            raise ResumeError(f"{path}: train.batch_size was {state['batch_order']['batch_size']}"
+                              f", now {self.order.batch_size}")
+        load_state(self.model, ckpt["state_dict"], strict=True, where=str(path))
+        load_optimizer_state(self.optimizer, state["optimizer"], self.names, str(path))
+        self.iteration = int(state["iteration"])
+        self.best = dict(state["best"])
+        if state["best"]["psnr"] is None:
+            self.best["psnr"] = -math.inf
+        rng = state["rng"]
+        random.setstate(rng["python"])
+        np.random.set_state(rng["numpy"])
+        jt.set_seed(int(rng["jittor_seed"]))
+        self.model.train()
+        self.log({"event": "resume", "iter": self.iteration, "from": str(path)})
+        return self.iteration
+
+    def auto_resume_path(self):
+        """``work_dir/latest.pkl`` if a previous run left one there, else None."""
+        path = self.work_dir / LATEST
+        return path if path.is_file() else None
+
+    # ---- logging ----------------------------------------------------------------------
+    def log(self, record):
+        if not self.main:
+            return
+        record = {"time": round(time.time(), 3), **record}
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.work_dir / LOG_NAME, "a") as f:
+            f.write(json.dumps(record) + "\n")
+        if self._tb is not None:
+            it = record.get("iter", 0)
+            for k, v in record.items():
+                if k not in ("time", "iter") and isinstance(v, (int, float)) \
+                        and not isinstance(v, bool):
+                    self._tb.add_scalar(f"{record['event']}/{k}", v, it)
+
+    def _open_tensorboard(self):
+        if not (self.main and self.tcfg["tensorboard"]):
+            return
+        try:
+            from tensorboardX import SummaryWriter  # torch's would import torch (see runtime)
+        except ImportError:
+            return
+        self._tb = SummaryWriter(str(self.work_dir / "tb"))
+
+    # ---- validation -------------------------------------------------------------------
+    def validate(self):
+        """Mean PSNR / SSIM (SPEC 7) of ``enhance`` on the validation pairs; None without any."""
+        if self.val_set is None or not self.main:
+            return None
+        from .. import metrics
+        from ..data.image_io import to_uint8
+        n = self._count(self.val_set)
+        if self.tcfg["val_limit"]:
+            n = min(n, self.tcfg["val_limit"])
+        self.model.eval()
+        scores = []
+        try:
+            for i in range(n):
+                low, high = self.val_set[i]
+                with jt.no_grad():
+                    out = self.model.enhance(jt.array(np.asarray(low, np.float32)[None]))
+                    out = out.numpy()[0].transpose(1, 2, 0)
+                high = np.asarray(high).transpose(1, 2, 0)
+                scores.append(metrics.psnr_ssim(to_uint8(out), to_uint8(high)))
+        finally:
+            self.model.train()
+        psnr = float(np.mean([s[0] for s in scores]))
+        ssim = float(np.mean([s[1] for s in scores]))
+        improved = psnr > self.best["psnr"]
+        if improved:
+            self.best = {"psnr": psnr, "ssim": ssim, "iteration": self.iteration}
+        self.log({"event": "val", "iter": self.iteration, "psnr": psnr, "ssim": ssim,
+                  "images": n, "best_psnr": self.best["psnr"],
+                  "best_iter": self.best["iteration"]})
+        if improved:
+            self.save(self.work_dir / BEST, with_optimizer=False)
+        return {"psnr": psnr, "ssim": ssim, "best": improved}
+
+    # ---- the loop ---------------------------------------------------------------------
+    def train(self, max_steps=None, stop_at=None):
+        """Run until the schedule's end (or ``stop_at`` iterations, or ``max_steps`` more).
+
+        Returns a summary dict. SIGINT/SIGTERM finish the current step, write
+        ``latest.pkl`` and return (a second signal stops at once).
+        """
+        from tqdm import tqdm
+        end = self.total_iters if stop_at is None else min(stop_at, self.total_iters)
+        if max_steps is not None:
+            end = min(end, self.iteration + max_steps)
+        if self.main:
+            self.work_dir.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(self.work_dir / "config.yaml", dump_config(self.cfg))
+            self._open_tensorboard()
+        self.log({"event": "start", "iter": self.iteration, "end": end,
+                  "total_iters": self.total_iters, "iters_per_epoch":
+                  self.order.batches_per_epoch, "train_pairs": self.order.num_items,
+                  "world_size": self.world_size,
+                  "params": int(sum(p.numel() for p in self.model.trainable_parameters()))})
+        t_every = self.tcfg
+        window, t_window, start_time = [], time.perf_counter(), time.perf_counter()
+        first = self.iteration
+        bar = tqdm(total=self.total_iters, initial=self.iteration, disable=not self.progress,
+                   desc=self.cfg["name"], unit="it", dynamic_ncols=True)
+        stopped = False
+        with _Stop() as stop:
+            while self.iteration < end:
+                it = self.iteration
+                lr = self.schedule.lr_at(it)
+                set_lr(self.optimizer, lr)
+                jt.set_seed(step_seed(self.tcfg["seed"], it, self.rank))
+                x_lq, x_hq = self.batch(it)
+                parts = train_step(self.model, self.optimizer, x_lq, x_hq, self.tcfg)
+                if not math.isfinite(parts["total"]):
+                    self.log({"event": "error", "iter": it, "loss": parts["total"]})
+                    raise FloatingPointError(
+                        f"the loss became {parts['total']} at iteration {it}; lower "
+                        f"train.optim.lr or train.optim.grad_clip, or resume from an earlier "
+                        f"checkpoint")
+                self.iteration = it + 1
+                self.history.append((it, parts["total"]))
+                window.append(parts)
+                bar.update(1)
+                bar.set_postfix(loss=f"{parts['total']:.4g}", lr=f"{lr:.2e}", refresh=False)
+                done = self.iteration
+                if done % t_every["log_every"] == 0 or done == end:
+                    secs = (time.perf_counter() - t_window) / len(window)
+                    rec = {"event": "train", "iter": done,
+                           "epoch": done / self.order.batches_per_epoch, "lr": lr,
+                           "sec_per_iter": secs}
+                    for key in window[0]:
+                        rec["loss_" + key] = float(np.mean([w[key] for w in window]))
+                    self.log(rec)
+                    window, t_window = [], time.perf_counter()
+                if t_every["val_every"] and done % t_every["val_every"] == 0 and done < end:
+                    self.validate()
+                if t_every["save_every"] and done % t_every["save_every"] == 0 and done < end:
+                    self.save(self.work_dir / LATEST)
+                if t_every["keep_every"] and done % t_every["keep_every"] == 0:
+                    self.save(self.work_dir / f"iter_{done}.pkl")
+                if stop.requested:
+                    stopped = True
+                    break
+        bar.close()
+        result = None
+        finished = self.iteration >= self.total_iters
+        if not stopped and self.iteration > first or finished:
+            result = self.validate()
+        self.save(self.work_dir / LATEST)
+        if finished:
+            self.save(self.work_dir / FINAL, with_optimizer=False)
+        summary = {"event": "end", "iter": self.iteration, "finished": finished,
+                   "interrupted": stopped,
+                   "seconds": round(time.perf_counter() - start_time, 2),
+                   "best_psnr": self.best["psnr"] if self.best["iteration"] is not None
+                   else None, "best_iter": self.best["iteration"]}
+        if result:
+            summary.update(val_psnr=result["psnr"], val_ssim=result["ssim"])
+        self.log(summary)
+        if self._tb is not None:
+            self._tb.close()
+            self._tb = None
+        return summary
+
+
+def train(cfg, work_dir, resume=None, auto_resume=False, overrides=None, progress=True,
+          max_steps=None):
+    """Build a :class:`Trainer`, optionally resume, train; returns (trainer, summary)."""
+    trainer = Trainer(cfg, work_dir, progress=progress, overrides=overrides)
+    if resume is None and auto_resume:
+        resume = trainer.auto_resume_path()
+    if resume is not None:
+        trainer.resume(resume)
+    summary = trainer.train(max_steps=max_steps)
+    return trainer, summary
+
+
+__all__ = ["Trainer", "train", "ResumeError", "optimizer_state", "load_optimizer_state",
+           "step_seed", "mpi_info", "LATEST", "BEST", "FINAL", "LOG_NAME"]

@@ -1,0 +1,95 @@
+#!/usr/bin/env python
+"""Train a Deep Symmetric Network (SPEC section 5): the paper's recipe from a YAML config.
+
+Examples:
+  python tools/train.py -c configs/sample.yaml            # the demo model, CPU, ~30 min
+  python tools/train.py -c configs/lol.yaml               # the paper's LOL recipe (GPU)
+  python tools/train.py -c configs/lol.yaml --auto-resume # continue runs/lol if it stopped
+  python tools/train.py -c configs/lol.yaml --resume runs/lol/latest.pkl
+  python tools/train.py -c configs/ablations/l1_loss.yaml --set train.schedule.total=100
+  mpirun -np 4 python tools/train.py -c configs/lol.yaml  # Jittor MPI data parallel
+
+The run folder (--work-dir, default runs/<config name>) receives config.yaml,
+log.jsonl (JSON lines: losses, lr, validation PSNR/SSIM), latest.pkl (full
+state for --resume), best.pkl (best validation PSNR) and final.pkl (weights
+only, at the end). All are jsymnet checkpoints: tools/test.py --weights
+runs/<name>/best.pkl evaluates one. Ctrl-C finishes the current step, saves
+latest.pkl and exits; --resume / --auto-resume then continue exactly.
+
+With mpirun, train.batch_size is the global batch, split evenly across the
+processes; only rank 0 validates, logs and saves.
+"""
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def parse_set(items):
+    """``a.b.c=value`` strings -> nested dict; values are parsed as YAML (1e-4, [1, 2], null)."""
+    import yaml
+    out = {}
+    for item in items or []:
+        if "=" not in item:
+            raise SystemExit(f"--set expects KEY=VALUE (e.g. train.optim.lr=1e-4), got {item!r}")
+        key, value = item.split("=", 1)
+        node = out
+        parts = key.strip().split(".")
+        for p in parts[:-1]:
+            node = node.setdefault(p, {})
+        node[parts[-1]] = yaml.safe_load(value)
+    return out
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("-c", "--config", required=True, help="YAML config (e.g. configs/lol.yaml)")
+    p.add_argument("--work-dir", "--out", dest="work_dir", default=None,
+                   help="run folder (default: runs/<config name>)")
+    p.add_argument("--resume", default=None,
+                   help="continue from this checkpoint (a run's latest.pkl or iter_<N>.pkl)")
+    p.add_argument("--auto-resume", action="store_true",
+                   help="continue from <work-dir>/latest.pkl if it exists, else start fresh")
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
+                   help="where to train (default: auto = CUDA if available)")
+    p.add_argument("--data-root", default=None, help="dataset folder (overrides data.root)")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="override a config key, e.g. --set train.optim.lr=1e-4 (repeatable)")
+    p.add_argument("--max-steps", type=int, default=None,
+                   help="stop after this many steps of this invocation (saves latest.pkl)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return p.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    import jsymnet  # prepares Jittor before it is imported
+    from jsymnet.config import ConfigError, load_config
+    from jsymnet.engine.trainer import ResumeError, train
+
+    overrides = parse_set(args.set)
+    if args.data_root:
+        overrides.setdefault("data", {})["root"] = args.data_root
+    try:
+        jsymnet.use_device(args.device)
+        cfg = load_config(args.config, overrides)
+        work_dir = args.work_dir or str(Path("runs") / cfg["name"])
+        trainer, summary = train(cfg, work_dir, resume=args.resume,
+                                 auto_resume=args.auto_resume, progress=not args.no_progress,
+                                 max_steps=args.max_steps)
+    except (ConfigError, ResumeError, jsymnet.CheckpointError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if trainer.main:
+        print(f"run folder: {work_dir}")
+        for k in ("iter", "finished", "interrupted", "seconds", "best_psnr", "best_iter",
+                  "val_psnr", "val_ssim"):
+            if summary.get(k) is not None:
+                print(f"  {k}: {summary[k]}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
