@@ -65,7 +65,7 @@ arrays at the feature resolution. For the demo model (Haar codec: 12 channels
 at half resolution, mid 32) a 12-megapixel photo needs about 2 GB of them.
 When the maps would exceed ``ram_budget_gb`` they are put in memory-mapped
 files in a temporary folder instead (the VGG release model: 64 channels at full
-resolution, about 15 GB at 12 MP), which is slower but exact and bounded.
+resolution, about 17 GB at 12 MP), which is slower but exact and bounded.
 """
 import math
 import tempfile
