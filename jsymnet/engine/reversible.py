@@ -14,8 +14,9 @@ For each direction of the bidirectional loss (Eq. 12):
    gives the block's parameter gradients and the gradient w.r.t. its input,
    which feeds the next block.
 
-Every step is executed (``jt.sync``) before the next block starts, so
-Jittor frees what the previous block built. The encoder needs no gradient:
+Every step is executed before the next block starts, and what passes from
+one block to the next (the gradient, the recovered input) is rebuilt from its
+data, so that Jittor frees what the previous block built. The encoder needs no gradient:
 its weights are frozen and its input is data.
 """
 import jittor as jt
@@ -23,10 +24,21 @@ import jittor as jt
 from ..losses import LOSSES, quantize
 
 
+def _data(v):
+    """The value of ``v`` as a new var with no graph behind it.
+
+    A computed Jittor var keeps the graph that made it (and so its
+    activations) alive while it may still need a gradient; ``detach()`` is a
+    clone op that can keep it too. Rebuilding the var from its data is what
+    lets each block's activations go.
+    """
+    return jt.array(v.numpy()).stop_grad()
+
+
 def _leaf(v):
-    """A graph leaf that takes gradients (Jittor's ``detach()`` alone stops them, and
-    ``jt.grad`` then silently returns zeros)."""
-    v = v.detach()
+    """A graph-free leaf that takes gradients (``jt.grad`` silently returns zeros
+    for a stop-grad var)."""
+    v = _data(v)
     v.start_grad()
     return v
 
@@ -49,7 +61,7 @@ def _direction_grads(model, f_in, target, loss_fn, weight, reverse, grads):
     loss = loss_fn(model.decoder(f_out), target)
     g = jt.grad(loss * weight, f_out)
     loss_value = float(loss.item())
-    g.sync()
+    g = _data(g)
     y = f_out
     for block in reversed(order):
         with jt.no_grad():  # recover this block's input from its output
@@ -59,10 +71,10 @@ def _direction_grads(model, f_in, target, loss_fn, weight, reverse, grads):
         out = block.degrade(x) if reverse else block.enhance(x)
         params = block.parameters()
         local = jt.grad((out * g).sum(), [x] + params)
-        g = local[0].detach()
+        g = _data(local[0])
         for p, gp in zip(params, local[1:]):
-            grads[id(p)] = grads[id(p)] + gp if id(p) in grads else gp
-        jt.sync([g] + [grads[id(p)] for p in params])
+            gp = _data(gp)
+            grads[id(p)] = _data(grads[id(p)] + gp) if id(p) in grads else gp
         y = x
     return loss_value
 
