@@ -189,3 +189,18 @@ def test_sample_config_is_small_and_needs_no_downloads():
     assert cfg["data"]["dataset"] == "sample"
     model = jsymnet.build_model(cfg)
     assert sum(p.numel() for p in model.trainable_parameters()) < 1_000_000
+
+
+def test_memory_efficient_training_matches_ordinary_backward(pair_folders, tmp_path):
+    """train.memory_efficient switches to the reversible backward: same updates."""
+    runs = []
+    for memory_efficient in (False, True):
+        cfg = run_config(pair_folders, memory_efficient=memory_efficient,
+                         schedule={"total": 2, "milestones": []})
+        trainer = Trainer(cfg, tmp_path / str(memory_efficient), val_set=False, progress=False)
+        trainer.train()
+        runs.append(trainer)
+    assert runs[1].step_fn.__name__ == "reversible_step"
+    assert largest_diff(weights(runs[0].model), weights(runs[1].model)) < 1e-4
+    assert [l for _, l in runs[0].history] == pytest.approx([l for _, l in runs[1].history],
+                                                           rel=1e-4)

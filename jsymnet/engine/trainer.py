@@ -49,6 +49,7 @@ from ..checkpoint import load_state, read_checkpoint, save_checkpoint
 from ..config import dump_config, load_config
 from ..models import build_model
 from ..utils.fileio import atomic_write_text
+from .reversible import reversible_step
 from .schedule import BatchOrder, MultiStepSchedule
 from .step import make_optimizer, train_step
 
@@ -165,10 +166,8 @@ class Trainer:
         np.random.seed(seed)
         self.model = build_model(self.cfg)
         self.model.train()
-        if self.tcfg["memory_efficient"] and not hasattr(self.model, "memory_efficient"):
-            import warnings
-            warnings.warn("train.memory_efficient is set but this network has no reversible "
-                          "backward yet; training with the ordinary backward", RuntimeWarning)
+        # train.memory_efficient: the reversible IFT backward (same gradients, less memory)
+        self.step_fn = reversible_step if self.tcfg["memory_efficient"] else train_step
         self.optimizer = make_optimizer(self.model, self.tcfg["optim"])
         self.names = {id(p): n for n, p in _named_trainable(self.model)}
         self.train_set = train_set if train_set is not None else self._dataset("train")
@@ -353,7 +352,6 @@ class Trainer:
                   self.order.batches_per_epoch, "train_pairs": self.order.num_items,
                   "world_size": self.world_size,
                   "params": int(sum(p.numel() for p in self.model.trainable_parameters()))})
-        t_every = self.tcfg
         window, t_window, start_time = [], time.perf_counter(), time.perf_counter()
         first = self.iteration
         bar = tqdm(total=self.total_iters, initial=self.iteration, disable=not self.progress,
@@ -366,7 +364,7 @@ class Trainer:
                 set_lr(self.optimizer, lr)
                 jt.set_seed(step_seed(self.tcfg["seed"], it, self.rank))
                 x_lq, x_hq = self.batch(it)
-                parts = train_step(self.model, self.optimizer, x_lq, x_hq, self.tcfg)
+                parts = self.step_fn(self.model, self.optimizer, x_lq, x_hq, self.tcfg)
                 if not math.isfinite(parts["total"]):
                     self.log({"event": "error", "iter": it, "loss": parts["total"]})
                     raise FloatingPointError(
@@ -379,7 +377,7 @@ class Trainer:
                 bar.update(1)
                 bar.set_postfix(loss=f"{parts['total']:.4g}", lr=f"{lr:.2e}", refresh=False)
                 done = self.iteration
-                if done % t_every["log_every"] == 0 or done == end:
+                if done % self.tcfg["log_every"] == 0 or done == end:
                     secs = (time.perf_counter() - t_window) / len(window)
                     rec = {"event": "train", "iter": done,
                            "epoch": done / self.order.batches_per_epoch, "lr": lr,
@@ -388,11 +386,11 @@ class Trainer:
                         rec["loss_" + key] = float(np.mean([w[key] for w in window]))
                     self.log(rec)
                     window, t_window = [], time.perf_counter()
-                if t_every["val_every"] and done % t_every["val_every"] == 0 and done < end:
+                if self.tcfg["val_every"] and done % self.tcfg["val_every"] == 0 and done < end:
                     self.validate()
-                if t_every["save_every"] and done % t_every["save_every"] == 0 and done < end:
+                if self.tcfg["save_every"] and done % self.tcfg["save_every"] == 0 and done < end:
                     self.save(self.work_dir / LATEST)
-                if t_every["keep_every"] and done % t_every["keep_every"] == 0:
+                if self.tcfg["keep_every"] and done % self.tcfg["keep_every"] == 0:
                     self.save(self.work_dir / f"iter_{done}.pkl")
                 if stop.requested:
                     stopped = True
