@@ -204,3 +204,18 @@ def test_memory_efficient_training_matches_ordinary_backward(pair_folders, tmp_p
     assert largest_diff(weights(runs[0].model), weights(runs[1].model)) < 1e-4
     assert [l for _, l in runs[0].history] == pytest.approx([l for _, l in runs[1].history],
                                                            rel=1e-4)
+
+
+def test_cli_overrides_parse_as_config_values():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("train_cli", ROOT / "tools" / "train.py")
+    cli = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(cli)
+    got = cli.parse_set(["train.optim.lr=5e-4", "data.crop=96", "train.schedule.milestones=[1, 2]",
+                         "model.codec.weights=null", "train.tensorboard=false"])
+    assert got == {"train": {"optim": {"lr": 5e-4}, "schedule": {"milestones": [1, 2]},
+                             "tensorboard": False},
+                   "data": {"crop": 96}, "model": {"codec": {"weights": None}}}
+    load_config(ROOT / "configs" / "sample.yaml", got)  # all valid for the schema
+    with pytest.raises(SystemExit, match="KEY=VALUE"):
+        cli.parse_set(["train.optim.lr"])

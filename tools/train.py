@@ -38,8 +38,18 @@ def parse_set(items):
         parts = key.strip().split(".")
         for p in parts[:-1]:
             node = node.setdefault(p, {})
-        node[parts[-1]] = yaml.safe_load(value)
+        node[parts[-1]] = _number(yaml.safe_load(value))
     return out
+
+
+def _number(value):
+    """YAML 1.1 reads ``5e-4`` (no dot) as text; take it as the number it means."""
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value
 
 
 def parse_args(argv=None):
