@@ -74,6 +74,13 @@ def mpi_info():
     return 0, 1
 
 
+def _architecture(cfg):
+    """The model section without the codec weights path (a moved VGG file is the same net)."""
+    model = {k: dict(v) for k, v in cfg["model"].items()}
+    model["codec"].pop("weights", None)
+    return model
+
+
 def _named_trainable(model):
     return [(n, p) for n, p in model.named_parameters() if not p.is_stop_grad()]
 
@@ -245,7 +252,7 @@ class Trainer:
             raise ResumeError(f"{path} holds weights only (no optimizer/iteration state): it "
                               f"cannot be resumed. Resume from a run's {LATEST} (or an "
                               f"iter_<N>.pkl)")
-        if load_config(ckpt["config"])["model"] != self.cfg["model"]:
+        if _architecture(load_config(ckpt["config"])) != _architecture(self.cfg):
             raise ResumeError(f"{path} was trained with another model config than this run; "
                               f"resume with the config it was started with")
         if state["batch_order"]["num_items"] != self.order.num_items:
