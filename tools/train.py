@@ -2,7 +2,7 @@
 """Train a Deep Symmetric Network (SPEC section 5): the paper's recipe from a YAML config.
 
 Examples:
-  python tools/train.py -c configs/sample.yaml            # the demo model, CPU, ~30 min
+  python tools/train.py -c configs/sample.yaml            # the demo model (a few minutes on a CPU)
   python tools/train.py -c configs/lol.yaml               # the paper's LOL recipe (GPU)
   python tools/train.py -c configs/lol.yaml --auto-resume # continue runs/lol if it stopped
   python tools/train.py -c configs/lol.yaml --resume runs/lol/latest.pkl
@@ -77,7 +77,9 @@ def main(argv=None):
     args = parse_args(argv)
     import jsymnet  # prepares Jittor before it is imported
     from jsymnet.config import ConfigError, load_config
+    from jsymnet.data import PairingError
     from jsymnet.engine.trainer import ResumeError, train
+    from jsymnet.models.codec import CodecWeightsError
 
     overrides = parse_set(args.set)
     if args.data_root:
@@ -89,7 +91,8 @@ def main(argv=None):
         trainer, summary = train(cfg, work_dir, resume=args.resume,
                                  auto_resume=args.auto_resume, progress=not args.no_progress,
                                  max_steps=args.max_steps)
-    except (ConfigError, ResumeError, jsymnet.CheckpointError, FileNotFoundError) as exc:
+    except (ConfigError, ResumeError, jsymnet.CheckpointError, CodecWeightsError,
+            PairingError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if trainer.main:
