@@ -142,16 +142,22 @@ class _Grid:
         self.h, self.w, self.halo = h, w, halo
         self.origins = [(y, x) for y in range(0, h, self.th) for x in range(0, w, self.tw)]
         self.shape = (self.th + 2 * halo, self.tw + 2 * halo)
+        self._staging = {}
 
     def read(self, arr, y0, x0, scale=1):
         """Tile with halo of a C x H x W array (H, W = scale x the grid's), zero outside."""
         g = self.halo
         c = arr.shape[0]
         th, tw = self.shape
-        out = np.zeros((1, c, th * scale, tw * scale), np.float32)
+        key = (c, scale)
+        if key not in self._staging:    # reused: fresh large arrays cost page faults
+            self._staging[key] = np.zeros((1, c, th * scale, tw * scale), np.float32)
+        out = self._staging[key]
         ya, yb = max(0, (y0 - g) * scale), min(arr.shape[1], (y0 - g + th) * scale)
         xa, xb = max(0, (x0 - g) * scale), min(arr.shape[2], (x0 - g + tw) * scale)
         oy, ox = ya - (y0 - g) * scale, xa - (x0 - g) * scale
+        if (yb - ya, xb - xa) != out.shape[2:]:
+            out.fill(0)
         out[0, :, oy:oy + yb - ya, ox:ox + xb - xa] = arr[:, ya:yb, xa:xb]
         return jt.array(out)
 
@@ -291,10 +297,7 @@ class TiledRunner:
             r = xh if m is None else xh * m
             return r + u          # RSCA: x_h m + x;  residual block: x + r m
 
-        shape = (sub.conv1.weight.shape[0], self.grid.h, self.grid.w)
-        bufs = [(self.maps.new(shape), self.maps.new(shape))]
-        if len(mods) > 1:
-            bufs.append((self.maps.new(shape), self.maps.new(shape)))
+        bufs = self._buffers(sub.conv1.weight.shape[0], 2 if len(mods) > 1 else 1)
 
         def first(mask, x):
             u = sub.prelu(sub.conv1(x * mask))                      # x_fi, Eq. 10
@@ -314,13 +317,27 @@ class TiledRunner:
         def end(mask, u, xh, *extra):
             return [finish(sub.conv2(residual(u, xh, m) * mask), *extra)]   # Eq. 11
         self._run_pass(end, list(last) + finish_inputs, [dst])
-        del bufs
+
+    def _buffers(self, channels, pairs):
+        """u / x_h map pairs, allocated once per run and shared by every subnet.
+
+        Every stage writes every pixel of its output maps (the tile interiors
+        partition them), so nothing stale is ever read.
+        """
+        shape = (channels, self.grid.h, self.grid.w)
+        pool = self._pool.setdefault(shape, [])
+        while len(pool) < pairs:
+            pool.append((self.maps.new(shape), self.maps.new(shape)))
+        return pool[:pairs]
 
     def _block(self, block, x, reverse):
         """One invertible block (Eq. 3-4, SPEC 3) in place on the C x H x W map x."""
         s = block.split
         x1, x2 = x[:s], x[s:]
-        g_out = self.maps.new((x.shape[0] - s,) + x.shape[1:])
+        g_shape = (x.shape[0] - s,) + x.shape[1:]
+        if self._g_out is None or self._g_out.shape != g_shape:
+            self._g_out = self.maps.new(g_shape)
+        g_out = self._g_out
         keep = lambda out: out  # noqa: E731
         if not reverse:   # enhance: y2 = (x2 - G(x1)) exp(-s(H(x1)));  y1 = x1 - F(y2)
             self._run_subnet(block.G, x1, keep, [], g_out)
@@ -334,7 +351,6 @@ class TiledRunner:
             self._run_subnet(block.H, x1,
                              lambda h, x2t, gt: x2t * jt.exp(self._scale(block, h)) + gt,
                              [x2, g_out], x2)
-        del g_out
 
     @staticmethod
     def _scale(block, h):
@@ -367,6 +383,7 @@ class TiledRunner:
         self.grid = _Grid(hf, wf, self.tile_f, self.halo)
         self.maps = _Maps(self._bytes_needed(hf, wf), self.ram_budget_gb)
         self._done, self._total = 0, self._passes()
+        self._pool, self._g_out = {}, None
         try:
             with jt.no_grad():
                 x = self.maps.new((self.codec.out_channels, hf, wf))
@@ -379,5 +396,6 @@ class TiledRunner:
                 self._run_pass(self._decode, [x], [out], out_scale=d)
                 del x
         finally:
+            self._pool, self._g_out = {}, None
             self.maps.close()
         return np.ascontiguousarray(np.transpose(out[:, :h, :w], (1, 2, 0)))
