@@ -99,22 +99,32 @@ def test_resume_is_exact(pair_folders, tmp_path):
 
 
 def test_cli_interrupted_run_continues_exactly(pair_folders, tmp_path):
-    """tools/train.py --max-steps 3, then --auto-resume in a new process == 6 steps straight."""
+    """tools/train.py: --max-steps 3, then --auto-resume in a new process == 6 steps straight.
+
+    Both sides run in fresh processes: inside a test process that has already run
+    many other tests, Jittor's results can round an ulp or two differently (seen:
+    1.06e-6 after the whole suite), which is not what this test is about.
+    """
     cfg = run_config(pair_folders)
     cfg_path = tmp_path / "tiny.yaml"
     cfg_path.write_text(jsymnet.config.dump_config(cfg))
-    work = tmp_path / "cli"
     env = {**os.environ, "PYTHONPATH": str(ROOT), "JSYMNET_DEVICE": "cpu"}
-    base = [sys.executable, str(ROOT / "tools" / "train.py"), "-c", str(cfg_path),
-            "--work-dir", str(work), "--no-progress", "--device", "cpu"]
-    for extra in (["--max-steps", "3"], ["--auto-resume"]):
-        out = subprocess.run(base + extra, env=env, capture_output=True, text=True, timeout=600)
+
+    def cli(work, *extra):
+        cmd = [sys.executable, str(ROOT / "tools" / "train.py"), "-c", str(cfg_path),
+               "--work-dir", str(work), "--no-progress", "--device", "cpu", *extra]
+        out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
         assert out.returncode == 0, out.stderr[-3000:]
-    straight = Trainer(cfg, tmp_path / "straight", val_set=False, progress=False)
-    straight.train()
-    final = jsymnet.load_model(work / FINAL)
-    assert largest_diff(weights(straight.model), weights(final)) < 1e-6
-    events = [json.loads(l)["event"] for l in (work / LOG_NAME).read_text().splitlines()]
+
+    cli(tmp_path / "straight")
+    cli(tmp_path / "split", "--max-steps", "3")
+    assert not (tmp_path / "split" / FINAL).exists()
+    cli(tmp_path / "split", "--auto-resume")
+    straight = jsymnet.load_model(tmp_path / "straight" / FINAL)
+    resumed = jsymnet.load_model(tmp_path / "split" / FINAL)
+    assert largest_diff(weights(straight), weights(resumed)) < 1e-6
+    events = [json.loads(l)["event"] for l in (tmp_path / "split" / LOG_NAME).read_text()
+              .splitlines()]
     assert "resume" in events and events[-1] == "end"
 
 
