@@ -62,7 +62,8 @@ the block features (C channels) and, for the subnet being run, two pairs of
 u / x_h maps (mid channels; read and written in alternation, because a tile's
 halo must not see values its neighbour already replaced) are kept as float32
 arrays at the feature resolution. For the demo model (Haar codec: 12 channels
-at half resolution, mid 32) a 12-megapixel photo needs about 2 GB of them.
+at half resolution, mid 24) a 12-megapixel photo needs about 1.4 GB of them
+(measured: 4000 x 3000 in 38 s on two CPU cores, peak RSS 2.1 GB).
 When the maps would exceed ``ram_budget_gb`` they are put in memory-mapped
 files in a temporary folder instead (the VGG release model: 64 channels at full
 resolution, about 17 GB at 12 MP), which is slower but exact and bounded.
