@@ -372,6 +372,11 @@ class Trainer:
                 jt.set_seed(step_seed(self.tcfg["seed"], it, self.rank))
                 x_lq, x_hq = self.batch(it)
                 parts = self.step_fn(self.model, self.optimizer, x_lq, x_hq, self.tcfg)
+                if self.world_size > 1:
+                    # Run this step's gradient all-reduce now on every rank: Jittor is lazy,
+                    # and a rank that left it pending (e.g. rank 0 reading the weights to
+                    # save them while the others have exited) would wait forever.
+                    jt.sync_all()
                 if not math.isfinite(parts["total"]):
                     self.log({"event": "error", "iter": it, "loss": parts["total"]})
                     raise FloatingPointError(
