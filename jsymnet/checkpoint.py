@@ -15,9 +15,12 @@ import numpy as np
 
 from .config import load_config
 from .models import build_model
+from .models.codec import PACKAGE_ROOT
 from .utils.fileio import atomic_path
 
 FORMAT = "jsymnet-checkpoint"
+REPO_ROOT = PACKAGE_ROOT
+DEFAULT_WEIGHTS = Path("weights") / "jsymnet_sample.pkl"  # the demo model that ships
 # how a legacy (non-zip) torch.save file starts: a pickled LONG1 of its magic number
 _TORCH_LEGACY = b"\x8a\x0a" + (0x1950A86A20F9469CFC6C).to_bytes(10, "little")
 VERSION = 1
@@ -30,6 +33,15 @@ class CheckpointError(ValueError):
 def state_to_numpy(state):
     return {k: (v.numpy() if isinstance(v, jt.Var) else np.asarray(v)).astype(np.float32)
             for k, v in state.items()}
+
+
+def default_weights():
+    """The shipped demo model (``weights/jsymnet_sample.pkl`` in the working folder,
+    else in the repository), or None when it is absent."""
+    for base in (Path.cwd(), REPO_ROOT):
+        if (base / DEFAULT_WEIGHTS).is_file():
+            return base / DEFAULT_WEIGHTS
+    return None
 
 
 def save_checkpoint(path, model=None, state_dict=None, config=None, source=None, extra=None):

@@ -30,14 +30,12 @@ from pathlib import Path
 import jittor as jt
 import numpy as np
 
-from .checkpoint import load_model
+from .checkpoint import DEFAULT_WEIGHTS, default_weights, load_model
 from .data.image_io import load_image, rgb_to_gray
-from .models.codec import PACKAGE_ROOT
 from .models.dsn import DeepSymmetricNet
 from .runtime import use_device
 from .tiling import DEFAULT_RAM_BUDGET_GB, TiledRunner
 
-DEFAULT_WEIGHTS = PACKAGE_ROOT / "weights" / "jsymnet_sample.pkl"
 DEFAULT_TILE = 1024            # interior tile side, image pixels
 DEFAULT_MAX_MEGAPIXELS = None  # None: auto_max_megapixels(model); larger photos are tiled
 DIRECTIONS = ("enhance", "degrade")
@@ -52,13 +50,14 @@ class EnhanceError(ValueError):
 def resolve_weights(weights=None):
     """The checkpoint path to use: ``weights``, or the shipped default model."""
     if weights is None:
-        if not DEFAULT_WEIGHTS.is_file():
+        default = default_weights()
+        if default is None:
             raise EnhanceError(
                 f"the default model {DEFAULT_WEIGHTS} is missing. Train it with "
                 f"`python tools/train.py -c configs/sample.yaml --work-dir runs/sample` and copy "
                 f"its final checkpoint there, or pass weights=<a jsymnet checkpoint> "
                 f"(--weights on the command line)")
-        return DEFAULT_WEIGHTS
+        return default
     path = Path(weights).expanduser()
     if not path.is_file():
         raise EnhanceError(f"weights file not found: {weights}")

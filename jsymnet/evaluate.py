@@ -22,17 +22,15 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import cv2
-import jittor as jt
 import numpy as np
 
 from . import metrics
-from .checkpoint import load_model
+from .checkpoint import DEFAULT_WEIGHTS, REPO_ROOT, default_weights, load_model
 from .data.datasets import dataset_pairs, read_pair
 from .data.image_io import to_uint8, write_image
+from .enhance import run_rgb
 from .utils.fileio import atomic_write_text
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_WEIGHTS = Path("weights") / "jsymnet_sample.pkl"
 RANDOM_WEIGHTS = "random"
 SHEET_ROW_HEIGHT = 192     # pixels per row of the comparison sheet
 SHEET_LABEL_HEIGHT = 22
@@ -41,14 +39,6 @@ CSV_FIELDS = ("name", "width", "height", "psnr", "ssim", "input_psnr", "input_ss
 
 class WeightsNotFoundError(FileNotFoundError):
     """No weights were given and none ship with jsymnet."""
-
-
-def default_weights():
-    """``weights/jsymnet_sample.pkl`` (working folder first, then the repository), or None."""
-    for base in (Path.cwd(), REPO_ROOT):
-        if (base / DEFAULT_WEIGHTS).is_file():
-            return base / DEFAULT_WEIGHTS
-    return None
 
 
 def load_weights(weights, config=None):
@@ -108,13 +98,11 @@ def _mean(values):
 
 
 def enhance_image(model, img):
-    """Enhance one H x W x 3 float image; returns (H x W x 3 float32, seconds)."""
+    """Enhance one H x W x 3 float image (:func:`jsymnet.enhance.run_rgb`: clipped to
+    [0, 1], tiled exactly when large); returns (H x W x 3 float32, seconds)."""
     start = time.perf_counter()
-    with jt.no_grad():
-        x = jt.array(np.ascontiguousarray(img.transpose(2, 0, 1)[None]))
-        y = model.enhance(x).numpy()
-    jt.sync_all()
-    return y[0].transpose(1, 2, 0), time.perf_counter() - start
+    out = run_rgb(model, img)
+    return out, time.perf_counter() - start
 
 
 def _labelled(img, label, height):

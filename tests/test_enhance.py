@@ -141,7 +141,7 @@ def test_models_are_cached_and_missing_weights_are_explained(weights, tmp_path, 
     assert E.get_model(weights) is E.get_model(str(weights))
     with pytest.raises(E.EnhanceError, match="not found"):
         jsymnet.enhance(np.zeros((4, 4, 3), np.uint8), weights=tmp_path / "nope.pkl")
-    monkeypatch.setattr(E, "DEFAULT_WEIGHTS", tmp_path / "jsymnet_sample.pkl")
+    monkeypatch.setattr(E, "default_weights", lambda: None)  # as if none shipped
     with pytest.raises(E.EnhanceError, match="tools/train.py"):
         jsymnet.enhance(np.zeros((4, 4, 3), np.uint8))
     with pytest.raises(E.EnhanceError, match=r"\[0, 1\]"):

@@ -16,14 +16,13 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-DEFAULT_WEIGHTS = "weights/jsymnet_sample.pkl"
-
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("image", nargs="?", help="an underexposed photo (default: a bundled one)")
-    p.add_argument("--weights", help=f"jsymnet checkpoint (default: {DEFAULT_WEIGHTS} if present)")
+    p.add_argument("--weights",
+                   help="jsymnet checkpoint (default: weights/jsymnet_sample.pkl if present)")
     p.add_argument("--out", default="demo_enhanced.png", help="side-by-side output (default: %(default)s)")
     p.add_argument("--max-side", type=int, default=256,
                    help="downscale so the long side is at most this (default: %(default)s)")
@@ -31,11 +30,12 @@ def main(argv=None):
     args = p.parse_args(argv)
 
     import jsymnet
-    import jittor as jt
     import numpy as np
+    from jsymnet.checkpoint import default_weights
     from jsymnet.data.image_io import read_image, resize_max_side, write_image
     from jsymnet.data.sample import skimage_data_dir
     from jsymnet.data.synthesis import describe_operators, distort
+    from jsymnet.enhance import run_rgb
 
     device = jsymnet.use_device(args.device)
     target = None
@@ -47,7 +47,7 @@ def main(argv=None):
         low, ops = distort(target, "coffee")
         what = f"scikit-image's coffee.png, underexposed by {describe_operators(ops)}"
 
-    weights = args.weights or (DEFAULT_WEIGHTS if os.path.exists(DEFAULT_WEIGHTS) else None)
+    weights = args.weights or default_weights()
     if weights:
         model = jsymnet.load_model(weights)
         model_text = f"{weights}"
@@ -61,10 +61,8 @@ def main(argv=None):
     model.eval()
     n_params = sum(p.numel() for p in model.trainable_parameters())
 
-    x = jt.array(np.ascontiguousarray(low.transpose(2, 0, 1)[None]))
     t = time.perf_counter()
-    with jt.no_grad():
-        y = model.enhance(x).clamp(0, 1).numpy()[0].transpose(1, 2, 0)
+    y = run_rgb(model, low)
     elapsed = time.perf_counter() - t
     panels = [low, y] + ([target] if target is not None else [])
     write_image(args.out, np.concatenate(panels, axis=1))
