@@ -8,11 +8,18 @@ For each direction of the bidirectional loss (Eq. 12):
 
 1. run the IFT forward without building a graph, keeping only its output;
 2. the gradient of the loss w.r.t. that output, through the (frozen) decoder;
-3. walk the blocks from last applied to first: invert the block to recover
-   its input, re-run it on that input with a graph, and back-propagate the
-   incoming gradient through this one block (vector-Jacobian product). That
-   gives the block's parameter gradients and the gradient w.r.t. its input,
-   which feeds the next block.
+3. walk the blocks from last applied to first; for each, recover its input
+   from its output and back-propagate the incoming gradient through it
+   (:func:`degrade_vjp` / :func:`enhance_vjp`). That gives the block's
+   parameter gradients and the gradient w.r.t. its input, which feeds the
+   next block.
+
+Step 3 evaluates each subnet F, G, H once per block, on the very input the
+forward pass gave it: the inverse of the coupling needs the same subnet
+outputs as its backward, so one evaluation with a graph serves both. (Inverting
+first and then re-running the block would evaluate every subnet twice: five
+subnet passes per block instead of four, counting the forward of step 1
+and the backward as two.)
 
 Every step is executed before the next block starts, and what passes from
 one block to the next (the gradient, the recovered input) is rebuilt from its
@@ -43,6 +50,70 @@ def _leaf(v):
     return v
 
 
+def _pull(objective, wrt):
+    """d(objective)/d(wrt), executed at once and rebuilt from data, so that the
+    graph behind ``objective`` (a subnet's activations) is freed before the
+    next subnet runs."""
+    grads = jt.grad(objective, wrt)
+    jt.sync(grads)
+    return [_data(g) for g in grads]
+
+
+def degrade_vjp(block, y, g):
+    """Input and vector-Jacobian product of ``y = block.degrade(x)``, from ``y`` alone.
+
+    Degrade (ift.InvertibleBlock): y1 = x1 + F(x2); y2 = x2 exp(s(y1)) + G(y1).
+    Given g = dL/dy: H and G run once on y1, which gives x2 = (y2 - G(y1))
+    exp(-s(y1)) and the pull-back of g2 through them; F runs once on x2,
+    which gives x1 = y1 - F(x2) and the pull-back of the total dL/dy1.
+    Returns (x, dL/dx, [(param, dL/dparam), ...]), all executed.
+    """
+    c = block.split
+    g1, g2 = g[:, :c], g[:, c:]
+    y1, y2 = _leaf(y[:, :c]), y[:, c:]
+    e, shift = jt.exp(block.scale(y1)), block.G(y1)
+    x2 = _data((y2 - shift) / e)
+    gh = block.G.parameters() + block.H.parameters()
+    local = _pull((g2 * (x2 * e + shift)).sum(), [y1] + gh)
+    gy1, gx2 = _data(g1 + local[0]), _data(g2 * e)
+    del e, shift
+    x2 = _leaf(x2)
+    shift_f = block.F(x2)
+    pf = block.F.parameters()
+    local_f = _pull((gy1 * shift_f).sum(), [x2] + pf)
+    x1 = y1 - shift_f
+    x, gx = jt.concat([x1, x2], dim=1), jt.concat([gy1, gx2 + local_f[0]], dim=1)
+    jt.sync([x, gx])
+    return _data(x), _data(gx), list(zip(gh, local[1:])) + list(zip(pf, local_f[1:]))
+
+
+def enhance_vjp(block, y, g):
+    """Input and vector-Jacobian product of ``y = block.enhance(x)``, from ``y`` alone.
+
+    Enhance: y2 = (x2 - G(x1)) exp(-s(x1)); y1 = x1 - F(y2). Given g = dL/dy:
+    F runs once on y2, which gives x1 = y1 + F(y2) and the total dL/dy2;
+    H and G run once on x1, which gives x2 = y2 exp(s(x1)) + G(x1) and the
+    pull-back of dL/dy2 through them. Returns as :func:`degrade_vjp`.
+    """
+    c = block.split
+    g1, g2 = g[:, :c], g[:, c:]
+    y1, y2 = y[:, :c], _leaf(y[:, c:])
+    shift_f = block.F(y2)
+    x1 = _data(y1 + shift_f)
+    pf = block.F.parameters()
+    local_f = _pull((-g1 * shift_f).sum(), [y2] + pf)
+    gy2 = _data(g2 + local_f[0])
+    del shift_f
+    x1 = _leaf(x1)
+    e, shift = jt.exp(block.scale(x1)), block.G(x1)
+    x2 = _data(y2 * e + shift)
+    gh = block.G.parameters() + block.H.parameters()
+    local = _pull((gy2 * ((x2 - shift) / e)).sum(), [x1] + gh)
+    x, gx = jt.concat([x1, x2], dim=1), jt.concat([g1 + local[0], gy2 / e], dim=1)
+    jt.sync([x, gx])
+    return _data(x), _data(gx), list(zip(pf, local_f[1:])) + list(zip(gh, local[1:]))
+
+
 def _direction_grads(model, f_in, target, loss_fn, weight, reverse, grads):
     """Accumulate d(weight * loss(D(IFT(f_in)), target))/d(params) into ``grads``.
 
@@ -52,6 +123,7 @@ def _direction_grads(model, f_in, target, loss_fn, weight, reverse, grads):
     blocks = list(model.ift.blocks)
     # Blocks in the order this direction applies them (SPEC 3 / ift.IFT.execute).
     order = blocks if reverse else blocks[::-1]
+    vjp = degrade_vjp if reverse else enhance_vjp
     with jt.no_grad():
         f = f_in
         for block in order:
@@ -64,18 +136,11 @@ def _direction_grads(model, f_in, target, loss_fn, weight, reverse, grads):
     g = _data(g)
     y = f_out
     for block in reversed(order):
-        with jt.no_grad():  # recover this block's input from its output
-            x = block.enhance(y) if reverse else block.degrade(y)
-            x.sync()
-        x = _leaf(x)
-        out = block.degrade(x) if reverse else block.enhance(x)
-        params = block.parameters()
-        local = jt.grad((out * g).sum(), [x] + params)
-        g = _data(local[0])
-        for p, gp in zip(params, local[1:]):
-            gp = _data(gp)
-            grads[id(p)] = _data(grads[id(p)] + gp) if id(p) in grads else gp
-        y = x
+        y, g, pairs = vjp(block, y, g)
+        new = [(p, gp if id(p) not in grads else grads[id(p)] + gp) for p, gp in pairs]
+        jt.sync([gp for _, gp in new])
+        for p, gp in new:
+            grads[id(p)] = _data(gp)
     return loss_value
 
 
