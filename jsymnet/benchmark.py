@@ -1,97 +1,277 @@
-"""Speed and memory of the network on the current device (``tools/benchmark.py``).
+"""The performance harness behind ``tools/benchmark.py``: jsymnet beside the PyTorch reference.
 
-Each measurement runs in a fresh process, so that one configuration's peak
-memory never shows up in another's.
+Each configuration (framework x case) runs in its own worker process, so one's
+peak memory never shows in another's, and a worker never loads the other
+framework (Jittor and torch crash each other in one process). The PyTorch
+worker (jsymnet/reference/bench_torch.py) builds the reference release
+generator with seeded random weights and saves them; the Jittor worker loads
+that file through the converter, so both run the same network on the same
+inputs, and the harness checks that they agree (the enhanced images, or the
+first step's loss). After the warm-up, timed runs alternate between the
+workers (A B, B A, ...) so that drift in the machine's speed hits both alike.
 """
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
-import time
+import tempfile
+from importlib.util import find_spec
+from pathlib import Path
+
+from .reference import bench_protocol as proto
 
 CASES = ("enhance", "train")
+FRAMEWORKS = ("jsymnet", "pytorch")
+REFERENCE_DIR = Path(__file__).resolve().parent / "reference"
 
 
-def _measure(case, config, size, batch, repeat, warmup, device, memory_efficient=False):
-    """Runs inside the child process; returns a dict of figures."""
+class BenchmarkError(RuntimeError):
+    pass
+
+
+def torch_available():
+    return find_spec("torch") is not None
+
+
+# -- the Jittor worker --------------------------------------------------------------------
+
+def _jsymnet_worker(spec):
     import jsymnet
     import jittor as jt
-    from jsymnet.config import load_config
-    from jsymnet.engine import make_optimizer, train_step
-    from jsymnet.engine.reversible import reversible_step
+    from .checkpoint import load_state
+    from .config import load_config
+    from .convert import map_release_generator, read_weights, strip_module_prefix
+    from .engine import make_optimizer, train_step
+    from .engine.reversible import reversible_step
 
-    jsymnet.use_device(device)
-    jt.set_global_seed(0)
-    cfg = load_config(config, {"model": {"codec": {"weights": None}}})
+    jsymnet.use_device(spec["device"])
+    jt.set_global_seed(spec["seed"])
+    cfg = load_config(spec["config"], {"model": {"codec": {"weights": None}}})
     model = jsymnet.build_model(cfg, load_codec_weights=True)
-    h, w = size
-    times = []
-    if case == "enhance":
+    if spec.get("weights"):  # the PyTorch worker's network, through the converter
+        state = strip_module_prefix(read_weights(spec["weights"])[0])[0]
+        load_state(model, map_release_generator(state, model, spec["weights"])[0])
+    arrays = [jt.array(a) for a in proto.inputs(spec["case"], spec["shape"])]
+
+    def sync():
+        jt.sync_all(True)
+
+    if spec["case"] == "enhance":
         model.eval()
-        x = jt.rand(batch, 3, h, w)
-        for i in range(warmup + repeat):
-            jt.sync_all(True)
-            t = time.perf_counter()
-            with jt.no_grad():
-                model.enhance(x).sync()
-            jt.sync_all(True)
-            if i >= warmup:
-                times.append(time.perf_counter() - t)
+
+        def run():
+            with proto.Stopwatch(sync) as w, jt.no_grad():
+                out = model.enhance(arrays[0])
+                out.sync()
+            run.last = out
+            return w.seconds, None
+
+        def save_output(path):
+            if not hasattr(run, "last"):
+                run()
+            import numpy as np
+            np.save(path, run.last.numpy())
     else:
         model.train()
         opt = make_optimizer(model, cfg["train"]["optim"])
-        step = reversible_step if memory_efficient else train_step
-        x_lq, x_hq = jt.rand(batch, 3, h, w) * 0.3, jt.rand(batch, 3, h, w)
-        for i in range(warmup + repeat):
-            jt.sync_all(True)
-            t = time.perf_counter()
-            step(model, opt, x_lq, x_hq, cfg["train"])
-            jt.sync_all(True)
-            if i >= warmup:
-                times.append(time.perf_counter() - t)
-    if case == "train" and memory_efficient:
-        case = "train (reversible)"
-    out = {"case": case, "device": jsymnet.runtime_info()["backend"],
-           "onednn": jsymnet.runtime_info()["onednn"], "shape": [batch, 3, h, w],
-           "times_s": times, "median_s": statistics.median(times),
-           "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20}
-    if out["device"] == "cuda":
-        try:
-            out["peak_gpu_gb"] = jt.flags.max_memory_allocated / 2 ** 30  # may not exist
-        except AttributeError:
-            pass
+        step = reversible_step if spec["backward"] == "reversible" else train_step
+
+        def run():
+            with proto.Stopwatch(sync) as w:
+                parts = step(model, opt, *arrays, cfg["train"])
+            return w.seconds, parts["total"]
+
+        save_output = None
+    proto.serve(run, spec["warmup"], spec.get("output"), save_output)
+
+
+# -- the harness --------------------------------------------------------------------------
+
+class Worker:
+    """One framework x case in its own process, driven line by line."""
+
+    def __init__(self, framework, spec, workdir):
+        self.framework = framework
+        self.log_path = Path(workdir) / f"{framework}-{spec['case']}.log"
+        if framework == "jsymnet":
+            cmd = [sys.executable, "-m", "jsymnet.benchmark", json.dumps(spec)]
+        else:
+            cmd = [sys.executable, str(REFERENCE_DIR / "bench_torch.py"), json.dumps(spec)]
+        env = dict(os.environ, PYTHONUNBUFFERED="1", OMP_NUM_THREADS=str(spec["threads"]))
+        root = str(Path(__file__).resolve().parents[1])
+        env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
+        self._log = open(self.log_path, "w")
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=self._log, text=True, env=env)
+        self.times, self.values, self.peak_rss_gb, self.extra = [], [], None, {}
+
+    def _answer(self):
+        for line in self.proc.stdout:
+            if line.startswith(proto.TAG):
+                msg = json.loads(line[len(proto.TAG):])
+                if "error" in msg:
+                    raise BenchmarkError(f"{self.framework}: {msg['error']}")
+                return msg
+        self.proc.wait()
+        self._log.flush()
+        tail = self.log_path.read_text(errors="replace").strip().splitlines()[-5:]
+        raise BenchmarkError(f"the {self.framework} worker exited with {self.proc.returncode}"
+                             f" ({self.log_path}): " + " | ".join(tail))
+
+    def ready(self):
+        msg = self._answer()
+        self.values.extend(msg["warmup_values"])
+        return msg
+
+    def run(self):
+        self.proc.stdin.write("run\n")
+        self.proc.stdin.flush()
+        msg = self._answer()
+        self.times.append(msg["time_s"])
+        self.values.append(msg["value"])
+        return msg["time_s"]
+
+    def quit(self):
+        self.proc.stdin.write("quit\n")
+        self.proc.stdin.flush()
+        msg = self._answer()
+        self.peak_rss_gb = msg["peak_rss_gb"]
+        self.extra = {k: v for k, v in msg.items() if k not in ("done", "peak_rss_gb")}
+        self.proc.wait(timeout=120)
+        self._log.close()
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self._log.close()
+
+    def result(self):
+        return {"framework": self.framework, "times_s": self.times,
+                "median_s": statistics.median(self.times) if self.times else None,
+                "peak_rss_gb": self.peak_rss_gb, "values": self.values, **self.extra}
+
+
+def run_case(case, shape, config="configs/lol.yaml", repeat=5, warmup=1, device="cpu",
+             backward="reversible", torch_accum=1, threads=None, frameworks=FRAMEWORKS,
+             order="alternate", seed=0, workdir=None, torch_malloc="system", log=print):
+    """Time ``case`` on ``shape`` for each of ``frameworks``; returns a result dict.
+
+    ``order``: ``alternate`` keeps one worker per framework alive and interleaves
+    their timed runs; ``sequential`` runs one framework to the end before the
+    next starts (use it when the two peaks together exceed the machine's memory).
+    ``torch_malloc``: ``system`` runs the reference on glibc's default allocator
+    policy, as its users run it; ``tuned`` gives it jsymnet's (jsymnet.utils.malloc_tuning).
+    """
+    if case not in CASES:
+        raise BenchmarkError(f"unknown case {case!r}; choose from {', '.join(CASES)}")
+    if order not in ("alternate", "sequential"):
+        raise BenchmarkError(f"unknown order {order!r}; use alternate or sequential")
+    threads = threads or os.cpu_count()
+    own_dir = workdir is None
+    workdir = Path(tempfile.mkdtemp(prefix="jsymnet-bench-") if own_dir else workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    # the reference starts first: it writes the weights the Jittor worker loads
+    frameworks = sorted(frameworks, key=lambda f: f != "pytorch")
+    weights = str(workdir / "release_G.pth") if "pytorch" in frameworks else None
+    base = {"case": case, "shape": list(shape), "device": device, "threads": threads,
+            "warmup": warmup, "seed": seed}
+    specs = {
+        "pytorch": dict(base, weights=weights, accum=torch_accum, malloc=torch_malloc,
+                        output=str(workdir / "pytorch_out.npy")),
+        "jsymnet": dict(base, weights=weights, config=str(config), backward=backward,
+                        output=str(workdir / "jsymnet_out.npy")),
+    }
+    workers = []
+    try:
+        def start(fw):
+            log(f"  {fw}: starting, {warmup} warm-up run(s) ...")
+            w = Worker(fw, specs[fw], workdir)
+            workers.append(w)
+            w.ready()
+            return w
+
+        def timed(w, i):
+            t = w.run()
+            log(f"  {w.framework}: run {i + 1}/{repeat}: {t:.3f} s")
+
+        if order == "sequential":
+            for fw in frameworks:
+                w = start(fw)
+                for i in range(repeat):
+                    timed(w, i)
+                w.quit()
+        else:
+            for fw in frameworks:
+                start(fw)
+            for i in range(repeat):
+                for w in (workers if i % 2 == 0 else workers[::-1]):
+                    timed(w, i)
+            for w in workers:
+                w.quit()
+    except BaseException:
+        for w in workers:
+            w.kill()
+        raise
+    results = {w.framework: w.result() for w in workers}
+    out = {"case": case, "shape": list(shape), "device": device, "threads": threads,
+           "order": order, "repeat": repeat, "warmup": warmup, "results": results}
+    if "pytorch" in results:
+        out["pytorch_malloc"] = torch_malloc
+    if case == "train":
+        out["jsymnet_backward"] = backward
+        out["pytorch_accum"] = torch_accum
+    if len(results) == 2:
+        out["agreement"] = _agreement(case, workdir, results)
+    if own_dir:
+        for f in workdir.iterdir():
+            if f.suffix in (".npy", ".pth"):
+                f.unlink()
+    out["logs"] = str(workdir)
     return out
 
 
-def run_case(case, config, size, batch, repeat, warmup, device, memory_efficient=False,
-             timeout=3600):
-    """Measure one case in a child process; returns its dict (or one with 'error')."""
-    args = json.dumps([case, config, list(size), batch, repeat, warmup, device, memory_efficient])
-    code = ("import json, sys; from jsymnet.benchmark import _measure; "
-            f"print('RESULT' + json.dumps(_measure(*json.loads({args!r}))))")
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    try:
-        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                              timeout=timeout, env=env)
-    except subprocess.TimeoutExpired:
-        return {"case": case, "error": f"timed out after {timeout} s"}
-    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT")]
-    if proc.returncode != 0 or not lines:
-        tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
-        return {"case": case, "error": f"exit {proc.returncode}: {' | '.join(tail)}"}
-    return json.loads(lines[-1][len("RESULT"):])
+def _agreement(case, workdir, results):
+    """How closely the two frameworks computed the same thing."""
+    import numpy as np
+    if case == "enhance":
+        a, b = (np.load(workdir / f"{fw}_out.npy") for fw in ("jsymnet", "pytorch"))
+        return {"what": "max |enhanced difference|", "value": float(np.abs(a - b).max())}
+    a, b = results["jsymnet"]["values"][0], results["pytorch"]["values"][0]
+    return {"what": "first step's loss, relative difference",
+            "value": abs(a - b) / max(abs(b), 1e-12)}
 
 
-def format_table(results):
-    rows = [("case", "device", "input", "median s", "runs", "peak RSS GB")]
-    for r in results:
-        if "error" in r:
-            rows.append((r["case"], "-", "-", "failed", "-", r["error"][:60]))
-            continue
-        rows.append((r["case"], r["device"] + (" +oneDNN" if r["onednn"] else ""),
-                     "x".join(map(str, r["shape"])), f"{r['median_s']:.3f}",
-                     str(len(r["times_s"])), f"{r['peak_rss_gb']:.2f}"))
+def format_table(cases):
+    """A text table: medians, speed-up (PyTorch time / jsymnet time), peak memory."""
+    rows = [("case", "input", "jsymnet s", "PyTorch s", "speed-up", "jsymnet GB", "PyTorch GB",
+             "memory ratio", "agreement")]
+    for c in cases:
+        r = c["results"]
+        js, pt = r.get("jsymnet"), r.get("pytorch")
+        label = c["case"]
+        if c["case"] == "train":
+            label += f" ({c['jsymnet_backward']}"
+            label += f"; PyTorch {c['pytorch_accum']} x batch/{c['pytorch_accum']})" \
+                if pt and c["pytorch_accum"] > 1 else ")"
+
+        if pt and c.get("pytorch_malloc") == "tuned":
+            label += " [PyTorch on tuned malloc]"
+
+        def cell(x, fmt):
+            return "-" if x is None else format(x, fmt)
+        speed = pt["median_s"] / js["median_s"] if js and pt else None
+        mem = js["peak_rss_gb"] / pt["peak_rss_gb"] if js and pt else None
+        agree = c.get("agreement")
+        rows.append((label, "x".join(map(str, c["shape"])),
+                     cell(js and js["median_s"], ".2f"), cell(pt and pt["median_s"], ".2f"),
+                     cell(speed, ".2f") + ("x" if speed else ""),
+                     cell(js and js["peak_rss_gb"], ".2f"), cell(pt and pt["peak_rss_gb"], ".2f"),
+                     cell(mem, ".2f"), cell(agree and agree["value"], ".1e")))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)) for row in rows)
+
+
+if __name__ == "__main__":
+    _jsymnet_worker(json.loads(sys.argv[1]))

@@ -1,14 +1,29 @@
 #!/usr/bin/env python
-"""Time the network on this machine: enhance, and one training step (both directions).
+"""Time jsymnet beside the PyTorch reference of the authors' release, on this machine.
 
-Defaults follow the paper: enhance a 1x3x400x600 image (a LOL frame), and a
-training step on a batch of 2 random 180x180 crops through both directions
-with backward and the Adam update. Each case runs in a fresh process, after
-warm-up runs (Jittor compiles its kernels on the first); the median is printed
-with the process's peak resident memory. The codec uses random weights (speed
-does not depend on them).
+Two cases, as in the paper: enhance one 1x3x400x600 image (a LOL frame), and
+one training step on a batch of 2 random 180x180 crops through both directions
+(loss, backward, gradient clip, Adam). Each framework runs each case in its
+own process, on the same random network (the PyTorch worker saves it, jsymnet
+loads it through the converter) and the same inputs. After the warm-up (Jittor
+compiles its kernels on first use), their timed runs alternate, and the table
+gives the medians, the speed-up (PyTorch time / jsymnet time), each process's
+peak resident memory and how closely the two agree (max difference of the
+enhanced images; relative difference of the first step's loss).
 
-Example:  python tools/benchmark.py --repeat 5
+Without torch installed (pip install -e ".[torch]"), or with --no-torch, only
+jsymnet is timed.
+
+Memory: by default jsymnet trains with the reversible IFT backward
+(train.memory_efficient in the config) and the PyTorch reference splits the
+batch into two accumulated halves (--torch-accum 2): at batch 2 in one piece
+it needs ~23 GB. With --backward ordinary, jsymnet alone peaks near 19 GB:
+add --order sequential so the two processes do not run at the same time.
+
+Examples:
+  python tools/benchmark.py                       # both cases, 1 warm-up + 5 runs
+  python tools/benchmark.py --cases train --backward ordinary --order sequential
+  python tools/benchmark.py --no-torch --repeat 3 --json bench.json
 """
 import argparse
 import json
@@ -21,36 +36,81 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--config", default="configs/lol.yaml", help="model config (default: %(default)s)")
+    p.add_argument("--config", default="configs/lol.yaml",
+                   help="jsymnet model config; the release layout (default: %(default)s)")
     p.add_argument("--cases", nargs="+", default=["enhance", "train"],
                    choices=["enhance", "train"], help="what to time (default: both)")
     p.add_argument("--size", nargs=2, type=int, default=[400, 600], metavar=("H", "W"),
                    help="enhance input size (default: 400 600)")
     p.add_argument("--crop", type=int, default=180, help="training crop (default: 180)")
     p.add_argument("--batch", type=int, default=2, help="training batch (default: 2)")
-    p.add_argument("--repeat", type=int, default=5, help="timed runs per case (default: 5)")
+    p.add_argument("--repeat", type=int, default=5, help="timed runs per framework (default: 5)")
     p.add_argument("--warmup", type=int, default=1, help="untimed runs first (default: 1)")
-    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    p.add_argument("--memory-efficient", action="store_true",
-                   help="train with the reversible IFT backward (jsymnet/engine/reversible.py)")
-    p.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    p.add_argument("--threads", type=int, default=None,
+                   help="CPU threads for both frameworks (default: all cores)")
+    p.add_argument("--backward", default="config", choices=["config", "reversible", "ordinary"],
+                   help="jsymnet's training backward; 'config' follows train.memory_efficient "
+                        "(default: %(default)s)")
+    p.add_argument("--torch-accum", type=int, default=2,
+                   help="the reference's training batch as this many accumulated parts "
+                        "(default: %(default)s)")
+    p.add_argument("--torch-malloc", default="system", choices=["system", "tuned"],
+                   help="the reference's memory allocator policy: glibc's default, as PyTorch "
+                        "users run it, or jsymnet's tuning (see jsymnet/utils/malloc_tuning.py)"
+                        " (default: %(default)s)")
+    p.add_argument("--no-torch", action="store_true", help="time jsymnet only")
+    p.add_argument("--order", default="alternate", choices=["alternate", "sequential"],
+                   help="interleave the frameworks' runs, or run one after the other "
+                        "(default: %(default)s)")
+    p.add_argument("--json", metavar="FILE", help="also write every figure as JSON")
     args = p.parse_args(argv)
+    if args.repeat < 1 or args.warmup < 0:
+        p.error("--repeat must be at least 1 and --warmup at least 0")
+    if args.batch % args.torch_accum:
+        p.error(f"--batch {args.batch} does not split into --torch-accum {args.torch_accum} parts")
 
-    from jsymnet.benchmark import format_table, run_case
+    from jsymnet.benchmark import BenchmarkError, format_table, run_case, torch_available
+    from jsymnet.config import ConfigError, load_config
     from jsymnet.utils.fileio import atomic_write_text
 
-    results = []
-    for case in args.cases:
-        size = args.size if case == "enhance" else (args.crop, args.crop)
-        batch = 1 if case == "enhance" else args.batch
-        print(f"timing {case} on {batch}x3x{size[0]}x{size[1]} "
-              f"({args.warmup} warm-up + {args.repeat} runs) ...", flush=True)
-        results.append(run_case(case, args.config, size, batch, args.repeat, args.warmup,
-                                args.device, args.memory_efficient))
-    print(format_table(results))
+    try:
+        cfg = load_config(args.config)
+    except ConfigError as e:
+        p.error(str(e))
+    backward = args.backward
+    if backward == "config":
+        backward = "reversible" if cfg["train"]["memory_efficient"] else "ordinary"
+    frameworks = ["jsymnet"]
+    if not args.no_torch:
+        if torch_available():
+            frameworks.append("pytorch")
+        else:
+            print("torch is not installed: timing jsymnet only "
+                  "(pip install -e '.[torch]' for the side-by-side table)")
+    if "pytorch" in frameworks and cfg["model"]["codec"]["type"] != "vgg":
+        p.error("the PyTorch reference is the release layout: use a VGG-codec config such as "
+                "configs/lol.yaml, or --no-torch")
+
+    cases = []
+    try:
+        for case in args.cases:
+            shape = [1, 3, *args.size] if case == "enhance" else [args.batch, 3, args.crop,
+                                                                 args.crop]
+            print(f"{case} on {'x'.join(map(str, shape))}: {' and '.join(frameworks)}, "
+                  f"{args.warmup} warm-up + {args.repeat} runs each, {args.order}", flush=True)
+            cases.append(run_case(case, shape, args.config, args.repeat, args.warmup,
+                                  args.device, backward, args.torch_accum, args.threads,
+                                  frameworks, args.order, torch_malloc=args.torch_malloc,
+                                  log=lambda msg: print(msg, flush=True)))
+    except BenchmarkError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    print()
+    print(format_table(cases))
     if args.json:
-        atomic_write_text(args.json, json.dumps(results, indent=1))
-    return 1 if any("error" in r for r in results) else 0
+        atomic_write_text(args.json, json.dumps(cases, indent=1))
+    return 0
 
 
 if __name__ == "__main__":

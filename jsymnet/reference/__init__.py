@@ -1,0 +1,1 @@
+"""Reference implementations jsymnet is checked and measured against (optional extras)."""
