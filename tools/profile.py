@@ -1,0 +1,63 @@
+#!/usr/bin/env python
+"""Show where jsymnet spends its time: one enhance or training step under Jittor's profiler.
+
+After a warm-up run (compilation is not counted), one run of the case is
+profiled and its kernels grouped by kind: oneDNN convolutions (forward and
+backward), convolutions Jittor runs itself, fused element-wise kernels,
+reductions, slicing / concatenation. Use it to check what a change to the
+model or to jt.flags does to the balance.
+
+Examples:
+  python tools/profile.py --case enhance --size 400 600
+  python tools/profile.py --case train --size 180 180 --batch 2 --backward ordinary
+"""
+import argparse
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--case", default="enhance", choices=["enhance", "train"])
+    p.add_argument("--config", default="configs/lol.yaml", help="model config (default: %(default)s)")
+    p.add_argument("--size", nargs=2, type=int, default=[400, 600], metavar=("H", "W"),
+                   help="input size (default: 400 600)")
+    p.add_argument("--batch", type=int, default=1, help="batch size (default: 1)")
+    p.add_argument("--backward", default="config", choices=["config", "reversible", "ordinary"],
+                   help="training backward; 'config' follows train.memory_efficient")
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    p.add_argument("--top", type=int, default=0,
+                   help="also list the N most expensive kernels by name")
+    args = p.parse_args(argv)
+
+    from jsymnet.config import ConfigError, load_config
+    from jsymnet.profiling import format_summary, profile
+
+    try:
+        cfg = load_config(args.config)
+    except ConfigError as e:
+        p.error(str(e))
+    backward = args.backward
+    if backward == "config":
+        backward = "reversible" if cfg["train"]["memory_efficient"] else "ordinary"
+    shape = [args.batch, 3, *args.size]
+    what = args.case + (f" ({backward} backward)" if args.case == "train" else "")
+    print(f"profiling {what} on {'x'.join(map(str, shape))} (1 warm-up run first) ...",
+          flush=True)
+    wall, summary, report = profile(args.case, shape, args.config, backward, device=args.device)
+    print(format_summary(wall, summary))
+    if args.top:
+        col = {k: i for i, k in enumerate(report[0])}
+        rows = sorted(report[1:], key=lambda r: -float(r[col["TotalTime"]]))[:args.top]
+        print(f"\nthe {len(rows)} most expensive kernels:")
+        for r in rows:
+            print(f"  {float(r[col['TotalTime']]) / 1e9:8.3f} s  {int(float(r[col['Count']])):5d}"
+                  f" calls  {r[col['Name']][:110]}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
