@@ -52,6 +52,7 @@ def _jsymnet_worker(spec):
     if spec.get("weights"):  # the PyTorch worker's network, through the converter
         state = strip_module_prefix(read_weights(spec["weights"])[0])[0]
         load_state(model, map_release_generator(state, model, spec["weights"])[0])
+        del state
     arrays = [jt.array(a) for a in proto.inputs(spec["case"], spec["shape"])]
 
     def sync():
