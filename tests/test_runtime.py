@@ -104,3 +104,44 @@ def test_cuda_request_without_gpu_is_a_clear_error():
         pytest.skip("this machine has a GPU")
     with pytest.raises(runtime.RuntimeSetupError, match="--device cpu"):
         jsymnet.use_device("cuda")
+
+
+_FAULTS = textwrap.dedent("""
+    import ctypes, resource, sys
+    if sys.argv[1] == "jsymnet":
+        import jsymnet
+    libc = ctypes.CDLL("libc.so.6")
+    libc.malloc.restype = ctypes.c_void_p
+    libc.free.argtypes = [ctypes.c_void_p]
+    n = 64 * 2 ** 20  # 64 MB, as a C library (oneDNN) allocates it: above glibc's mmap threshold
+    def use_once():
+        p = libc.malloc(n)
+        ctypes.memset(p, 1, n)
+        libc.free(p)
+    use_once()
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    use_once()
+    print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+""")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's allocator only")
+def test_tuned_allocator_reuses_large_blocks_instead_of_faulting_them_in(tmp_path):
+    """A second 64 MB buffer costs ~16k page faults on glibc's defaults, ~none once tuned."""
+    env = dict(os.environ, PYTHONPATH=f"{ROOT}:{os.environ.get('PYTHONPATH', '')}")
+    env.pop("JSYMNET_MALLOC", None)
+    faults = {}
+    for mode in ("plain", "jsymnet"):
+        run = subprocess.run([sys.executable, "-c", _FAULTS, mode], env=env,
+                             capture_output=True, text=True, timeout=600)
+        assert run.returncode == 0, run.stderr[-2000:]
+        faults[mode] = int(run.stdout.split()[-1])
+    assert faults["plain"] > 10000, faults  # 16384 pages of 4 KiB, mapped afresh
+    assert faults["jsymnet"] < 1000, faults
+    assert jsymnet.runtime_info()["malloc"] == "tuned"
+
+
+def test_allocator_tuning_can_be_declined(monkeypatch):
+    from jsymnet.utils import malloc_tuning
+    monkeypatch.setenv("JSYMNET_MALLOC", "system")
+    assert malloc_tuning.tune() == "system"
