@@ -42,8 +42,9 @@ def _jsymnet_worker(spec):
     from .checkpoint import load_state
     from .config import load_config
     from .convert import map_release_generator, read_weights, strip_module_prefix
-    from .engine import make_optimizer, train_step
-    from .engine.reversible import reversible_step
+    from .engine import make_optimizer
+    from .engine.reversible import step_function
+    from .utils import malloc_tuning
 
     jsymnet.use_device(spec["device"])
     jt.set_global_seed(spec["seed"])
@@ -53,6 +54,7 @@ def _jsymnet_worker(spec):
         state = strip_module_prefix(read_weights(spec["weights"])[0])[0]
         load_state(model, map_release_generator(state, model, spec["weights"])[0])
         del state
+        malloc_tuning.release_free_memory()  # the converter's buffers, before the runs
     arrays = [jt.array(a) for a in proto.inputs(spec["case"], spec["shape"])]
 
     def sync():
@@ -76,7 +78,7 @@ def _jsymnet_worker(spec):
     else:
         model.train()
         opt = make_optimizer(model, cfg["train"]["optim"])
-        step = reversible_step if spec["backward"] == "reversible" else train_step
+        step = step_function(spec["backward"])
 
         def run():
             with proto.Stopwatch(sync) as w:

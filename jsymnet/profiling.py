@@ -59,8 +59,8 @@ def profile(case, shape, config="configs/lol.yaml", backward="reversible", warmu
     import jsymnet
     import jittor as jt
     from .config import load_config
-    from .engine import make_optimizer, train_step
-    from .engine.reversible import reversible_step
+    from .engine import make_optimizer
+    from .engine.reversible import step_function
     from .reference.bench_protocol import inputs
 
     jsymnet.use_device(device)
@@ -76,7 +76,7 @@ def profile(case, shape, config="configs/lol.yaml", backward="reversible", warmu
     else:
         model.train()
         opt = make_optimizer(model, cfg["train"]["optim"])
-        step = reversible_step if backward == "reversible" else train_step
+        step = step_function(backward)
 
         def run():
             step(model, opt, *arrays, cfg["train"])

@@ -17,8 +17,11 @@ jsymnet is timed.
 Memory: by default jsymnet trains with the reversible IFT backward
 (train.memory_efficient in the config) and the PyTorch reference splits the
 batch into two accumulated halves (--torch-accum 2): at batch 2 in one piece
-it needs ~23 GB. With --backward ordinary, jsymnet alone peaks near 19 GB:
+it needs ~23 GB. With --backward ordinary, jsymnet alone peaks near 16.4 GB:
 add --order sequential so the two processes do not run at the same time.
+
+--device cuda runs both on the GPU (torch's CUDA build and Jittor's); it has
+not been run yet: no GPU was lent while this harness was written.
 
 Examples:
   python tools/benchmark.py                       # both cases, 1 warm-up + 5 runs
@@ -72,15 +75,14 @@ def main(argv=None):
 
     from jsymnet.benchmark import BenchmarkError, format_table, run_case, torch_available
     from jsymnet.config import ConfigError, load_config
+    from jsymnet.engine.reversible import backward_mode
     from jsymnet.utils.fileio import atomic_write_text
 
     try:
         cfg = load_config(args.config)
     except ConfigError as e:
         p.error(str(e))
-    backward = args.backward
-    if backward == "config":
-        backward = "reversible" if cfg["train"]["memory_efficient"] else "ordinary"
+    backward = backward_mode(cfg["train"], args.backward)
     frameworks = ["jsymnet"]
     if not args.no_torch:
         if torch_available():

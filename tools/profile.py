@@ -34,15 +34,14 @@ def main(argv=None):
     args = p.parse_args(argv)
 
     from jsymnet.config import ConfigError, load_config
+    from jsymnet.engine.reversible import backward_mode
     from jsymnet.profiling import format_summary, profile
 
     try:
         cfg = load_config(args.config)
     except ConfigError as e:
         p.error(str(e))
-    backward = args.backward
-    if backward == "config":
-        backward = "reversible" if cfg["train"]["memory_efficient"] else "ordinary"
+    backward = backward_mode(cfg["train"], args.backward)
     shape = [args.batch, 3, *args.size]
     what = args.case + (f" ({backward} backward)" if args.case == "train" else "")
     print(f"profiling {what} on {'x'.join(map(str, shape))} (1 warm-up run first) ...",

@@ -196,3 +196,22 @@ def reversible_step(model, optimizer, x_lq, x_hq, train_cfg):
         optimizer.clip_grad_norm(train_cfg["optim"]["grad_clip"])
     optimizer.step()
     return parts
+
+
+BACKWARDS = ("reversible", "ordinary")
+
+
+def backward_mode(train_cfg, choice="config"):
+    """``"reversible"`` or ``"ordinary"``: ``choice``, or with ``"config"`` what
+    ``train.memory_efficient`` says."""
+    if choice == "config":
+        return "reversible" if train_cfg["memory_efficient"] else "ordinary"
+    if choice not in BACKWARDS:
+        raise ValueError(f"unknown backward {choice!r}; use config, reversible or ordinary")
+    return choice
+
+
+def step_function(mode):
+    """The training step for a :func:`backward_mode`."""
+    from .step import train_step
+    return reversible_step if mode == "reversible" else train_step

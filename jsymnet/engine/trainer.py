@@ -36,7 +36,6 @@ this machine has no GPU and no MPI.)
 """
 import json
 import math
-import os
 import random
 import signal
 import time
@@ -49,9 +48,9 @@ from ..checkpoint import load_state, read_checkpoint, save_checkpoint
 from ..config import dump_config, load_config
 from ..models import build_model
 from ..utils.fileio import atomic_write_text
-from .reversible import reversible_step
+from .reversible import backward_mode, step_function
 from .schedule import BatchOrder, MultiStepSchedule
-from .step import make_optimizer, train_step
+from .step import make_optimizer
 
 TRAINER_STATE_VERSION = 1
 LATEST, BEST, FINAL = "latest.pkl", "best.pkl", "final.pkl"
@@ -174,7 +173,7 @@ class Trainer:
         self.model = build_model(self.cfg)
         self.model.train()
         # train.memory_efficient: the reversible IFT backward (same gradients, less memory)
-        self.step_fn = reversible_step if self.tcfg["memory_efficient"] else train_step
+        self.step_fn = step_function(backward_mode(self.tcfg))
         self.optimizer = make_optimizer(self.model, self.tcfg["optim"])
         self.names = {id(p): n for n, p in _named_trainable(self.model)}
         self.train_set = train_set if train_set is not None else self._dataset("train")

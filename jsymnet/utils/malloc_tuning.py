@@ -41,3 +41,19 @@ def tune():
     mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
     ok = mallopt(M_MMAP_MAX, 0) == 1 and mallopt(M_TRIM_THRESHOLD, -1) == 1
     return "tuned" if ok else "unavailable"
+
+
+def release_free_memory():
+    """Hand the heap's free pages back to the kernel (glibc ``malloc_trim(0)``).
+
+    With trimming off, memory freed by a one-off burst (reading a checkpoint,
+    converting weights) stays resident, and large buffers that do not fit in
+    its holes extend the heap past it. Call this once after such set-up work,
+    not in a loop: pages handed back are faulted in again when reused.
+    Returns True if memory was released.
+    """
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        return bool(libc.malloc_trim(0))
+    except (OSError, AttributeError):
+        return False
