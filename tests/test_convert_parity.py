@@ -1,4 +1,5 @@
-"""Parity with a PyTorch implementation of the release (tests/torch_reference.py).
+"""Parity with the PyTorch implementation of the release (jsymnet/reference/torch_release.py;
+tests/torch_reference.py saves it in every format).
 
 PyTorch builds the release network with seeded random weights (every tensor,
 the zero-initialised exit convs included), saves it as the release does

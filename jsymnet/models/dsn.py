@@ -3,6 +3,7 @@ import jittor as jt
 from jittor import nn
 
 from ..config import ConfigError, load_config
+from ..utils import malloc_tuning
 from .codec import HaarCodec, VGGCodec  # noqa: F401  (registers the codecs)
 from .ift import IFT
 from . import rram  # noqa: F401  (registers the subnets)
@@ -36,7 +37,11 @@ class DeepSymmetricNet(nn.Module):
         if ph or pw:
             x = nn.pad(x, (0, pw, 0, ph), mode="replicate")
         y = self.decoder(self.ift(self.encoder(x), reverse=reverse))
-        return y[:, :, :h, :w] if ph or pw else y
+        y = y[:, :, :h, :w] if ph or pw else y
+        if jt.flags.no_grad:  # inference: done now, and its free memory goes back
+            y.sync()
+            malloc_tuning.release_free_memory()
+        return y
 
     def enhance(self, x):
         """LQ -> HQ."""
