@@ -129,7 +129,7 @@ SCHEMA = {
             "gamma": _f(0.5, types=(float,)),
         },
         "memory_efficient": _f(True, doc="reversible backward through the IFT: the same "
-                               "gradients in about 1/8 of the memory, about 35% slower"),
+                               "gradients in about 1/8 of the memory, about 30% slower"),
         "val_every": _f(1000, doc="iterations between validations (0 = only at the end)"),
         "save_every": _f(1000, doc="iterations between checkpoints (0 = only at the end)"),
         "val_limit": _f(None, types=(int,), optional=True,
