@@ -28,19 +28,29 @@ M_TRIM_THRESHOLD = -1  # glibc's mallopt parameter numbers (malloc.h)
 M_MMAP_MAX = -4
 
 
+def _libc():
+    """glibc, loaded once (``find_library`` runs ldconfig: not for every inference pass);
+    None where there is none (musl, macOS)."""
+    if "libc" not in _state:
+        try:
+            libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+            libc.mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+            libc.malloc_trim  # noqa: B018  (glibc has both, other C libraries may not)
+        except (OSError, AttributeError):
+            libc = None
+        _state["libc"] = libc
+    return _state["libc"]
+
+
 def tune():
     """Apply the settings above; returns what was done (``"tuned"``, ``"system"``
     when the user opted out, or ``"unavailable"`` without glibc)."""
     if os.environ.get(ENV, "tuned").lower() in ("system", "0", "off", "default"):
         return "system"
-    name = ctypes.util.find_library("c")
-    try:
-        libc = ctypes.CDLL(name or "libc.so.6")
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):  # not glibc (musl, macOS): nothing to tune
+    libc = _libc()
+    if libc is None:  # not glibc: nothing to tune
         return "unavailable"
-    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
-    ok = mallopt(M_MMAP_MAX, 0) == 1 and mallopt(M_TRIM_THRESHOLD, -1) == 1
+    ok = libc.mallopt(M_MMAP_MAX, 0) == 1 and libc.mallopt(M_TRIM_THRESHOLD, -1) == 1
     _state["tuned"] = ok
     return "tuned" if ok else "unavailable"
 
@@ -59,8 +69,4 @@ def release_free_memory():
     """
     if not _state["tuned"]:
         return False
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        return bool(libc.malloc_trim(0))
-    except (OSError, AttributeError):
-        return False
+    return bool(_libc().malloc_trim(0))
