@@ -121,21 +121,19 @@ def _direction_grads(model, f_in, target, loss_fn, weight, reverse, grads):
     Returns the loss value (a float, unweighted).
     """
     blocks = list(model.ift.blocks)
-    # Blocks in the order this direction applies them (SPEC 3 / ift.IFT.execute).
-    order = blocks if reverse else blocks[::-1]
+    # Degrade applies the blocks first to last, enhance last to first (SPEC 3 /
+    # ift.IFT.execute); the backward walk visits them the other way round.
+    walk = blocks[::-1] if reverse else blocks
     vjp = degrade_vjp if reverse else enhance_vjp
-    with jt.no_grad():
-        f = f_in
-        for block in order:
-            f = block.degrade(f) if reverse else block.enhance(f)
-            f.sync()
+    with jt.no_grad():  # block by block, keeping no graph (ift.IFT.execute)
+        f = model.ift(f_in, reverse=reverse)
     f_out = _leaf(f)
     loss = loss_fn(model.decoder(f_out), target)
     g = jt.grad(loss * weight, f_out)
     loss_value = float(loss.item())
     g = _data(g)
     y = f_out
-    for block in reversed(order):
+    for block in walk:
         y, g, pairs = vjp(block, y, g)
         new = [(p, gp if id(p) not in grads else grads[id(p)] + gp) for p, gp in pairs]
         jt.sync([gp for _, gp in new])
