@@ -34,9 +34,16 @@ def torch_available():
     return find_spec("torch") is not None
 
 
-# -- the Jittor worker --------------------------------------------------------------------
+# -- the Jittor side ----------------------------------------------------------------------
 
-def _jsymnet_worker(spec):
+def build_case(case, shape, config="configs/lol.yaml", backward="reversible", device="cpu",
+               weights=None, seed=0):
+    """jsymnet set up for one case; returns ``run()``, which executes it once and
+    returns the enhanced image (a Var, executed) or the training step's total loss.
+
+    ``weights``: a release generator file (the PyTorch worker's), loaded through
+    the converter; without it the network keeps its random initialisation.
+    """
     import jsymnet
     import jittor as jt
     from .checkpoint import load_state
@@ -46,47 +53,54 @@ def _jsymnet_worker(spec):
     from .engine.reversible import step_function
     from .utils import malloc_tuning
 
-    jsymnet.use_device(spec["device"])
-    jt.set_global_seed(spec["seed"])
-    cfg = load_config(spec["config"], {"model": {"codec": {"weights": None}}})
-    model = jsymnet.build_model(cfg, load_codec_weights=True)
-    if spec.get("weights"):  # the PyTorch worker's network, through the converter
-        state = strip_module_prefix(read_weights(spec["weights"])[0])[0]
-        load_state(model, map_release_generator(state, model, spec["weights"])[0])
+    jsymnet.use_device(device)
+    jt.set_global_seed(seed)
+    cfg = load_config(config, {"model": {"codec": {"weights": None}}})
+    model = jsymnet.build_model(cfg, load_codec_weights=False)
+    if weights:
+        state = strip_module_prefix(read_weights(weights)[0])[0]
+        load_state(model, map_release_generator(state, model, weights)[0])
         del state
         malloc_tuning.release_free_memory()  # the converter's buffers, before the runs
-    arrays = [jt.array(a) for a in proto.inputs(spec["case"], spec["shape"])]
+    arrays = [jt.array(a) for a in proto.inputs(case, shape)]
+    if case == "enhance":
+        model.eval()
+
+        def run():
+            with jt.no_grad():  # executed on return (DeepSymmetricNet._run)
+                return model.enhance(arrays[0])
+    else:
+        model.train()
+        opt = make_optimizer(model, cfg["train"]["optim"])
+        step = step_function(backward)
+
+        def run():
+            return step(model, opt, *arrays, cfg["train"])["total"]
+    return run
+
+
+def _jsymnet_worker(spec):
+    import jittor as jt
+
+    run_once = build_case(spec["case"], spec["shape"], spec["config"], spec["backward"],
+                          spec["device"], spec.get("weights"), spec["seed"])
 
     def sync():
         jt.sync_all(True)
 
-    if spec["case"] == "enhance":
-        model.eval()
+    def run():
+        with proto.Stopwatch(sync) as w:
+            run.last = run_once()
+        return w.seconds, None if spec["case"] == "enhance" else run.last
 
-        def run():
-            with proto.Stopwatch(sync) as w, jt.no_grad():
-                out = model.enhance(arrays[0])
-                out.sync()
-            run.last = out
-            return w.seconds, None
+    def save_output(path):
+        if not hasattr(run, "last"):
+            run()
+        import numpy as np
+        np.save(path, run.last.numpy())
 
-        def save_output(path):
-            if not hasattr(run, "last"):
-                run()
-            import numpy as np
-            np.save(path, run.last.numpy())
-    else:
-        model.train()
-        opt = make_optimizer(model, cfg["train"]["optim"])
-        step = step_function(spec["backward"])
-
-        def run():
-            with proto.Stopwatch(sync) as w:
-                parts = step(model, opt, *arrays, cfg["train"])
-            return w.seconds, parts["total"]
-
-        save_output = None
-    proto.serve(run, spec["warmup"], spec.get("output"), save_output)
+    proto.serve(run, spec["warmup"], spec.get("output"),
+                save_output if spec["case"] == "enhance" else None)
 
 
 # -- the harness --------------------------------------------------------------------------

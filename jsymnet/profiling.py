@@ -56,30 +56,10 @@ def summarise(report):
 def profile(case, shape, config="configs/lol.yaml", backward="reversible", warmup=1,
             device="cpu"):
     """Profile one run of ``case``; returns (wall seconds, summary, raw report)."""
-    import jsymnet
     import jittor as jt
-    from .config import load_config
-    from .engine import make_optimizer
-    from .engine.reversible import step_function
-    from .reference.bench_protocol import inputs
+    from .benchmark import build_case
 
-    jsymnet.use_device(device)
-    cfg = load_config(config, {"model": {"codec": {"weights": None}}})
-    model = jsymnet.build_model(cfg, load_codec_weights=False)
-    arrays = [jt.array(a) for a in inputs(case, shape)]
-    if case == "enhance":
-        model.eval()
-
-        def run():
-            with jt.no_grad():
-                model.enhance(arrays[0]).sync()
-    else:
-        model.train()
-        opt = make_optimizer(model, cfg["train"]["optim"])
-        step = step_function(backward)
-
-        def run():
-            step(model, opt, *arrays, cfg["train"])
+    run = build_case(case, shape, config, backward, device)
     for _ in range(warmup):
         run()
     jt.sync_all(True)
