@@ -23,6 +23,7 @@ and the legacy stream (magic number, protocol, system info, the data pickle,
 the storage keys, then the raw storages).
 """
 import collections
+import contextlib
 import hashlib
 import io
 import os
@@ -260,6 +261,21 @@ def _materialise(obj, where):
     return obj
 
 
+@contextlib.contextmanager
+def _read_errors(where, damaged, kinds):
+    """One ConvertError for a reader's low-level failures: the exception types
+    ``kinds`` mean the file is ``damaged`` (said with the cause); a pickle the
+    restricted unpickler refused says why; our own errors pass through."""
+    try:
+        yield
+    except ConvertError:
+        raise
+    except pickle.UnpicklingError as exc:
+        raise ConvertError(f"{where}: {exc}") from None
+    except kinds as exc:
+        raise ConvertError(f"{where}: {damaged} ({type(exc).__name__}: {exc})") from None
+
+
 def _read_zip(path, source):
     """``source``: the file's path or its bytes."""
     where = str(path)
@@ -269,16 +285,9 @@ def _read_zip(path, source):
         raise ConvertError(f"{where}: a damaged or truncated zip archive ({exc}); a PyTorch "
                            f"checkpoint of torch >= 1.6 is a zip archive, this one cannot be "
                            f"read") from None
-    try:
-        with archive:
-            return _materialise(_unpickle_zip(archive, where), where)
-    except (zipfile.BadZipFile, EOFError, OSError, ValueError) as exc:
-        if isinstance(exc, ConvertError):
-            raise
-        raise ConvertError(f"{where}: the archive is damaged or truncated ({type(exc).__name__}: "
-                           f"{exc})") from None
-    except pickle.UnpicklingError as exc:
-        raise ConvertError(f"{where}: {exc}") from None
+    with _read_errors(where, "the archive is damaged or truncated",
+                      (zipfile.BadZipFile, EOFError, OSError, ValueError)), archive:
+        return _materialise(_unpickle_zip(archive, where), where)
 
 
 def _unpickle_zip(archive, where):
@@ -318,7 +327,8 @@ def _read_legacy(path, data):
     """The pre-1.6 stream: magic, protocol, sys info, data pickle, keys, raw storages."""
     where = str(path)
     f = io.BytesIO(data)
-    try:
+    with _read_errors(where, "a damaged or truncated legacy PyTorch file",
+                      (EOFError, ValueError, TypeError, struct.error)):
         magic = RestrictedUnpickler(f, None, where).load()
         if magic != TORCH_LEGACY_MAGIC:
             raise ConvertError(f"{where}: not a legacy PyTorch file (bad magic number)")
@@ -344,13 +354,6 @@ def _read_legacy(path, data):
 
         obj = RestrictedUnpickler(f, resolve, where).load()
         keys = RestrictedUnpickler(f, None, where).load()
-    except (EOFError, ValueError, TypeError, struct.error) as exc:
-        if isinstance(exc, ConvertError):
-            raise
-        raise ConvertError(f"{where}: a damaged or truncated legacy PyTorch file "
-                           f"({type(exc).__name__}: {exc})") from None
-    except pickle.UnpicklingError as exc:
-        raise ConvertError(f"{where}: {exc}") from None
     if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
         raise ConvertError(f"{where}: malformed storage key list in a legacy PyTorch file")
     order = "<" if little else ">"
