@@ -572,7 +572,7 @@ def map_release_generator(state, model, where="input"):
     expected = {r: tuple(own[j].shape) for r, j in mapping.items()}
     for name in ("haar_weights1", "haar_weights2"):
         expected[f"operations.{last}.{name}"] = expected[f"operations.0.{name}"]
-    soca = re.compile(rf"operations\.([1-9]\d*)\.[FGH]\.soca\..+")
+    soca = re.compile(r"operations\.([1-9]\d*)\.[FGH]\.soca\..+")
     skipped = [k for k in state if k not in expected and soca.fullmatch(k)
                and 1 <= int(soca.fullmatch(k)[1]) <= num_blocks]
     missing = [k for k in expected if k not in state]
