@@ -27,19 +27,10 @@ import torch
 from torch import nn
 
 
-def _load_reference():
-    """jsymnet/reference/torch_release.py, loaded by path: importing it through the
-    ``jsymnet`` package would start Jittor in this torch process."""
-    import importlib.util
-    path = Path(__file__).resolve().parents[1] / "jsymnet" / "reference" / "torch_release.py"
-    spec = importlib.util.spec_from_file_location("jsymnet_torch_release", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-_ref = _load_reference()
-ReleaseNet, counts, randomise = _ref.ReleaseNet, _ref.counts, _ref.randomise
+# The reference, imported from its own folder: importing it through the ``jsymnet``
+# package would start Jittor in this torch process.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "jsymnet" / "reference"))
+from torch_release import ReleaseNet, counts, randomise  # noqa: E402
 
 def vgg_state_dicts(w1, w2, seed=1):
     """The same conv1_1 / conv1_2 in torchvision's and the release's VGG-16 key layouts.

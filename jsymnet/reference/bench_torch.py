@@ -1,4 +1,4 @@
-"""The PyTorch side of ``tools/benchmark.py --compare``: run by path, never imported.
+"""The PyTorch side of ``tools/benchmark.py``: run by path, never imported.
 
     python jsymnet/reference/bench_torch.py '{"case": "enhance", ...}'
 
@@ -8,6 +8,7 @@ network on the same inputs), then serves runs as bench_protocol describes.
 """
 import json
 import sys
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -16,20 +17,11 @@ import bench_protocol as proto  # this file's folder is sys.path[0]
 import torch_release as ref
 
 
-def _tune_malloc():
-    """jsymnet's allocator settings (jsymnet/utils/malloc_tuning.py, loaded by path)."""
-    import importlib.util
-    from pathlib import Path
-    path = Path(__file__).resolve().parents[1] / "utils" / "malloc_tuning.py"
-    spec = importlib.util.spec_from_file_location("jsymnet_malloc_tuning", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.tune()
-
-
 def main(spec):
-    if spec.get("malloc") == "tuned":
-        _tune_malloc()
+    if spec.get("malloc") == "tuned":  # jsymnet's allocator settings, from their own folder
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "utils"))
+        import malloc_tuning
+        malloc_tuning.tune()
     torch.set_num_threads(spec["threads"])
     torch.manual_seed(0)
     cuda = spec["device"] == "cuda"
