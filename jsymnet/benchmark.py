@@ -50,7 +50,7 @@ def build_case(case, shape, config="configs/lol.yaml", backward="reversible", de
     from .config import load_config
     from .convert import map_release_generator, read_weights, strip_module_prefix
     from .engine import make_optimizer
-    from .engine.reversible import step_function
+    from .engine.step import step_function
     from .utils import malloc_tuning
 
     jsymnet.use_device(device)
@@ -99,8 +99,13 @@ def _jsymnet_worker(spec):
         import numpy as np
         np.save(path, run.last.numpy())
 
+    def final():
+        from .runtime import runtime_info
+        info = runtime_info()
+        return {"onednn": info["onednn_source"], "onednn_library": info["onednn_library"]}
+
     proto.serve(run, spec["warmup"], spec.get("output"),
-                save_output if spec["case"] == "enhance" else None)
+                save_output if spec["case"] == "enhance" else None, final=final)
 
 
 # -- the harness --------------------------------------------------------------------------

@@ -47,3 +47,33 @@ def rram(x, p, rounds, shared, attention=True):
         x_fo = rsca(h + x_fi, p, "res." if shared else f"res{t}.", attention)
         h = h + x_fo
     return conv(x_fo, p["conv2.weight"], p["conv2.bias"])
+
+
+def torch_adam(params, grads_fn, steps, lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
+               clip=None):
+    """``torch.nn.utils.clip_grad_norm_`` + ``torch.optim.Adam`` over a list of arrays.
+
+    ``grads_fn(params) -> grads``. Written from torch's documented update (float32):
+    g += wd p; m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g^2;
+    p -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps). Returns the
+    parameters after every step.
+    """
+    b1, b2 = betas
+    params = [np.asarray(p, np.float32).copy() for p in params]
+    m = [np.zeros_like(p) for p in params]
+    v = [np.zeros_like(p) for p in params]
+    history = []
+    for t in range(1, steps + 1):
+        grads = [np.asarray(g, np.float32) for g in grads_fn(params)]
+        if clip:
+            norm = np.sqrt(sum(float((g.astype(np.float64) ** 2).sum()) for g in grads))
+            coef = min(1.0, clip / (norm + 1e-6))
+            grads = [g * np.float32(coef) for g in grads]
+        for i, p in enumerate(params):
+            g = grads[i] + np.float32(weight_decay) * p if weight_decay else grads[i]
+            m[i] = np.float32(b1) * m[i] + np.float32(1 - b1) * g
+            v[i] = np.float32(b2) * v[i] + np.float32(1 - b2) * g * g
+            denom = np.sqrt(v[i]) / np.float32(np.sqrt(1 - b2 ** t)) + np.float32(eps)
+            params[i] = p - np.float32(lr / (1 - b1 ** t)) * m[i] / denom
+        history.append([p.copy() for p in params])
+    return history

@@ -75,7 +75,7 @@ def main(argv=None):
 
     from jsymnet.benchmark import BenchmarkError, format_table, run_case, torch_available
     from jsymnet.config import ConfigError, load_config
-    from jsymnet.engine.reversible import backward_mode
+    from jsymnet.engine.step import backward_mode
     from jsymnet.utils.fileio import atomic_write_text
 
     try:

@@ -34,7 +34,7 @@ def main(argv=None):
     args = p.parse_args(argv)
 
     from jsymnet.config import ConfigError, load_config
-    from jsymnet.engine.reversible import backward_mode
+    from jsymnet.engine.step import backward_mode
     from jsymnet.profiling import format_summary, profile
 
     try:

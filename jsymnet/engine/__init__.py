@@ -1,7 +1,9 @@
 """Training machinery of SPEC section 5: the optimiser, one step, the schedule and the loop."""
+from .optim import OPTIMIZERS, Adam, JittorAdam, OptimizerStateError, make_optimizer
 from .schedule import BatchOrder, MultiStepSchedule
-from .step import make_optimizer, train_step
+from .step import backward_mode, reversible_step, step_function, train_step
 from .trainer import ResumeError, Trainer, train
 
-__all__ = ["make_optimizer", "train_step", "MultiStepSchedule", "BatchOrder", "Trainer",
-           "train", "ResumeError"]
+__all__ = ["make_optimizer", "Adam", "JittorAdam", "OPTIMIZERS", "OptimizerStateError",
+           "train_step", "reversible_step", "backward_mode", "step_function",
+           "MultiStepSchedule", "BatchOrder", "Trainer", "train", "ResumeError"]

@@ -48,9 +48,9 @@ from ..checkpoint import load_state, read_checkpoint, save_checkpoint
 from ..config import dump_config, load_config
 from ..models import build_model
 from ..utils.fileio import atomic_write_text
-from .reversible import backward_mode, step_function
 from .schedule import BatchOrder, MultiStepSchedule
-from .step import make_optimizer
+from .optim import OptimizerStateError, make_optimizer
+from .step import backward_mode, step_function
 
 TRAINER_STATE_VERSION = 1
 LATEST, BEST, FINAL = "latest.pkl", "best.pkl", "final.pkl"
@@ -82,46 +82,6 @@ def _architecture(cfg):
 
 def _named_trainable(model):
     return [(n, p) for n, p in model.named_parameters() if not p.is_stop_grad()]
-
-
-def optimizer_state(optimizer, names):
-    """Adam's state as NumPy: step count, lr, and m / v per named parameter."""
-    groups = []
-    for pg in optimizer.param_groups:
-        groups.append({"names": [names[id(p)] for p in pg["params"]],
-                       "lr": pg.get("lr", optimizer.lr),
-                       "m": [m.numpy() for m in pg["m"]],
-                       "v": [v.numpy() for v in pg["values"]]})
-    return {"type": "adam", "n_step": int(optimizer.n_step), "lr": optimizer.lr,
-            "betas": list(optimizer.betas), "eps": optimizer.eps,
-            "weight_decay": optimizer.weight_decay, "groups": groups}
-
-
-def load_optimizer_state(optimizer, state, names, where="checkpoint"):
-    """Put Adam's saved m / v and step count back; parameter names must match."""
-    if len(state["groups"]) != len(optimizer.param_groups):
-        raise ResumeError(f"{where}: optimizer has {len(state['groups'])} parameter groups, "
-                          f"this run {len(optimizer.param_groups)}")
-    for pg, saved in zip(optimizer.param_groups, state["groups"]):
-        own = [names[id(p)] for p in pg["params"]]
-        if own != saved["names"]:
-            diff = sorted(set(own) ^ set(saved["names"]))[:5]
-            raise ResumeError(f"{where}: the optimizer was saved for other parameters "
-                              f"(differing: {diff}); resume with the config the run started "
-                              f"with")
-        pg["m"] = [jt.array(np.asarray(a, np.float32)).stop_grad() for a in saved["m"]]
-        pg["values"] = [jt.array(np.asarray(a, np.float32)).stop_grad() for a in saved["v"]]
-        if "lr" in pg:
-            pg["lr"] = saved["lr"]
-    optimizer.n_step = int(state["n_step"])
-    optimizer.lr = state["lr"]
-
-
-def set_lr(optimizer, lr):
-    optimizer.lr = lr
-    for pg in optimizer.param_groups:
-        if "lr" in pg:
-            pg["lr"] = lr
 
 
 class _Stop:
@@ -224,7 +184,7 @@ class Trainer:
                  "schedule": self.schedule.state_dict(), "batch_order": self.order.state_dict(),
                  "best": dict(self.best), "world_size": self.world_size}
         if with_optimizer:
-            state["optimizer"] = optimizer_state(self.optimizer, self.names)
+            state["optimizer"] = self.optimizer.state(self.names)
             state["rng"] = {"python": random.getstate(), "numpy": np.random.get_state(),
                             "jittor_seed": int(jt.get_seed()),
                             "jittor_next": step_seed(self.tcfg["seed"], self.iteration, self.rank)}
@@ -262,7 +222,10 @@ class Trainer:
             raise ResumeError(f"{path}: train.batch_size was {state['batch_order']['batch_size']}"
                               f", now {self.order.batch_size}")
         load_state(self.model, ckpt["state_dict"], strict=True, where=str(path))
-        load_optimizer_state(self.optimizer, state["optimizer"], self.names, str(path))
+        try:
+            self.optimizer.load_state(state["optimizer"], self.names, str(path))
+        except OptimizerStateError as exc:
+            raise ResumeError(str(exc)) from None
         self.iteration = int(state["iteration"])
         self.best = dict(state["best"])
         if state["best"]["psnr"] is None:
@@ -351,6 +314,8 @@ class Trainer:
             end = min(end, self.iteration + max_steps)
         if self.main:
             self.work_dir.mkdir(parents=True, exist_ok=True)
+            for stale in self.work_dir.glob(".*.tmp.*"):  # a killed run's partial writes
+                stale.unlink(missing_ok=True)
             atomic_write_text(self.work_dir / "config.yaml", dump_config(self.cfg))
             self._open_tensorboard()
         self.log({"event": "start", "iter": self.iteration, "end": end,
@@ -367,7 +332,7 @@ class Trainer:
             while self.iteration < end:
                 it = self.iteration
                 lr = self.schedule.lr_at(it)
-                set_lr(self.optimizer, lr)
+                self.optimizer.set_lr(lr)
                 jt.set_seed(step_seed(self.tcfg["seed"], it, self.rank))
                 x_lq, x_hq = self.batch(it)
                 parts = self.step_fn(self.model, self.optimizer, x_lq, x_hq, self.tcfg)
@@ -440,5 +405,5 @@ def train(cfg, work_dir, resume=None, auto_resume=False, overrides=None, progres
     return trainer, summary
 
 
-__all__ = ["Trainer", "train", "ResumeError", "optimizer_state", "load_optimizer_state",
+__all__ = ["Trainer", "train", "ResumeError",
            "step_seed", "mpi_info", "LATEST", "BEST", "FINAL", "LOG_NAME"]

@@ -170,6 +170,34 @@ def randomise(net, seed=0, std=0.02, codec_gain=0.4):
     return net
 
 
+def release_init(net, seed=0, codec_gain=0.4):
+    """The release's initialisation (SPEC 4), as training starts from it: in every RRAM the
+    entry conv xavier-normal x 0.1, the RSCA convs (3x3 and the 1x1 attention convs)
+    kaiming-normal (fan_in) x 0.1, the exit conv zero, every bias zero, every PReLU 0.2.
+    The frozen codec gets random values as in :func:`randomise` (no ImageNet file here).
+    """
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, p in net.named_parameters(remove_duplicate=True):
+            fan_in = p[0].numel() if p.ndim > 1 else 1
+            if name.endswith("haar_weights1") or name.endswith("haar_weights2"):
+                p.copy_(torch.randn(p.shape, generator=gen) * codec_gain
+                        * math.sqrt(2.0 / fan_in))
+            elif name.endswith("prelu.weight") or name.endswith("conv_du.1.weight"):
+                p.fill_(0.2)
+            elif p.ndim == 1:
+                p.zero_()
+            elif ".conv2.weight" in name and ".res" not in name:  # the RRAM's exit conv
+                p.zero_()
+            elif name.endswith(".conv1.weight") and ".res" not in name:  # its entry conv
+                fan_out = p.shape[0] * p[0, 0].numel()
+                std = math.sqrt(2.0 / (fan_in + fan_out))
+                p.copy_(torch.randn(p.shape, generator=gen) * std * 0.1)
+            else:
+                p.copy_(torch.randn(p.shape, generator=gen) * math.sqrt(2.0 / fan_in) * 0.1)
+    return net
+
+
 def counts(net):
     sd = net.state_dict()
     trainable = sum(p.numel() for p in net.parameters() if p.requires_grad)
