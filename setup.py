@@ -1,10 +1,40 @@
+import glob
+import os
+import shutil
+
 from setuptools import find_packages, setup
+from setuptools.command.build_py import build_py
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+# Files a wheel carries inside the package (jsymnet/_bundled/), so that an installed
+# jsymnet finds its configs and its default model from any folder. The repository's
+# top-level configs/ and weights/ stay the source; jsymnet/resources.py lists them.
+BUNDLED = ["configs/*.yaml", "configs/ablations/*.yaml", "weights/jsymnet_sample.pkl"]
+
+
+class BuildWithResources(build_py):
+    """build_py that also copies the shipped configs and default model into the package."""
+
+    def run(self):
+        super().run()
+        for pattern in BUNDLED:
+            for src in sorted(glob.glob(os.path.join(HERE, pattern))):
+                rel = os.path.relpath(src, HERE)
+                dst = os.path.join(self.build_lib, "jsymnet", "_bundled", rel)
+                os.makedirs(os.path.dirname(dst), exist_ok=True)
+                shutil.copyfile(src, dst)
+
+
+# PyPI's oneDNN 2.2.0 (runtime + headers), the release Jittor 1.3 expects: jsymnet lays it
+# out where Jittor looks (jsymnet/runtime.py), so a fresh machine needs no apt-get.
+ONEDNN = 'platform_system == "Linux" and platform_machine == "x86_64"'
 
 setup(
     name="jsymnet",
     version="0.1.0",
     description="Deep Symmetric Network for underexposed image enhancement (ICCV 2021), in Jittor",
-    long_description=open("README.md").read() if __import__("os").path.exists("README.md") else "",
+    long_description=open(os.path.join(HERE, "README.md")).read()
+    if os.path.exists(os.path.join(HERE, "README.md")) else "",
     long_description_content_type="text/markdown",
     packages=find_packages(include=["jsymnet", "jsymnet.*"]),
     python_requires=">=3.9",
@@ -16,9 +46,20 @@ setup(
         "scikit-image",
         "pyyaml",
         "tqdm",
+        f"onednn-cpu-gomp==2021.2.0; {ONEDNN}",
+        f"onednn-devel-cpu-gomp==2021.2.0; {ONEDNN}",
     ],
     extras_require={
         "test": ["pytest"],
         "torch": ["torch"],
     },
+    entry_points={
+        "console_scripts": [
+            "jsymnet-enhance = jsymnet.cli.enhance:main",
+            "jsymnet-test = jsymnet.cli.test:main",
+            "jsymnet-train = jsymnet.cli.train:main",
+            "jsymnet-convert = jsymnet.cli.convert:main",
+        ],
+    },
+    cmdclass={"build_py": BuildWithResources},
 )

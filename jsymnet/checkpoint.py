@@ -13,14 +13,13 @@ from pathlib import Path
 import jittor as jt
 import numpy as np
 
-from .config import load_config
+from .config import ConfigError, load_config
 from .models import build_model
-from .models.codec import PACKAGE_ROOT
+from . import resources
 from .utils.fileio import atomic_path
 
 FORMAT = "jsymnet-checkpoint"
-REPO_ROOT = PACKAGE_ROOT
-DEFAULT_WEIGHTS = Path("weights") / "jsymnet_sample.pkl"  # the demo model that ships
+DEFAULT_WEIGHTS = resources.DEFAULT_MODEL  # the demo model that ships
 # how a legacy (non-zip) torch.save file starts: a pickled LONG1 of its magic number
 _TORCH_LEGACY = b"\x8a\x0a" + (0x1950A86A20F9469CFC6C).to_bytes(10, "little")
 VERSION = 1
@@ -36,12 +35,9 @@ def state_to_numpy(state):
 
 
 def default_weights():
-    """The shipped demo model (``weights/jsymnet_sample.pkl`` in the working folder,
-    else in the repository), or None when it is absent."""
-    for base in (Path.cwd(), REPO_ROOT):
-        if (base / DEFAULT_WEIGHTS).is_file():
-            return base / DEFAULT_WEIGHTS
-    return None
+    """The shipped demo model (``weights/jsymnet_sample.pkl``, in the installed package
+    or the source checkout), or None when it is absent."""
+    return resources.default_model()
 
 
 def save_checkpoint(path, model=None, state_dict=None, config=None, source=None, extra=None):
@@ -88,6 +84,10 @@ def read_checkpoint(path):
         raise CheckpointError(f"{path} is not a readable jsymnet checkpoint: {exc}") from None
     if not isinstance(obj, dict) or obj.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a jsymnet checkpoint: it holds {_describe(obj)}")
+    missing = [k for k in ("config", "state_dict") if not isinstance(obj.get(k), dict)]
+    if missing:
+        raise CheckpointError(f"{path} is a damaged jsymnet checkpoint: it has no "
+                              f"{' and no '.join(missing)}")
     if obj.get("version", 0) > VERSION:
         raise CheckpointError(f"{path} is checkpoint version {obj['version']}; this jsymnet "
                               f"reads up to {VERSION}: upgrade jsymnet")
@@ -97,15 +97,31 @@ def read_checkpoint(path):
 def load_model(path, strict=True):
     """Build a :class:`DeepSymmetricNet` from a checkpoint alone (config included)."""
     ckpt = read_checkpoint(path)
-    cfg = load_config(ckpt["config"])
+    try:
+        cfg = load_config(ckpt["config"])
+    except ConfigError as exc:
+        raise CheckpointError(f"{path}: the model config stored in it is invalid: {exc}") \
+            from None
     model = build_model(cfg, load_codec_weights=False)
     load_state(model, ckpt["state_dict"], strict=strict, where=str(path))
     model.eval()
     return model
 
 
-def load_state(model, state, strict=True, where="state dict"):
-    """Load arrays into ``model``; with ``strict`` every key and shape must match."""
+def load_state(model, state, strict=True, where="state dict", allow_nonfinite=False):
+    """Load arrays into ``model``; with ``strict`` every key and shape must match.
+
+    A tensor holding NaN or Inf is an error (a diverged or damaged run would
+    otherwise enhance every photo to black) unless ``allow_nonfinite``.
+    """
+    if not allow_nonfinite:
+        bad = [k for k, v in state.items()
+               if np.asarray(v).dtype.kind == "f" and not np.isfinite(v).all()]
+        if bad:
+            raise CheckpointError(f"{where} holds NaN or Inf values in {len(bad)} tensors "
+                                  f"({bad[:3]}{' ...' if len(bad) > 3 else ''}): the run that "
+                                  f"wrote it diverged or the file is damaged; use an earlier "
+                                  f"checkpoint")
     own = model.state_dict()
     missing = sorted(set(own) - set(state))
     unexpected = sorted(set(state) - set(own))

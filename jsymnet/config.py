@@ -11,6 +11,8 @@ from pathlib import Path
 
 import yaml
 
+from . import resources
+
 
 class ConfigError(ValueError):
     """A configuration key or value is wrong; the message names it."""
@@ -29,6 +31,8 @@ class Field:
     def check(self, key, value, where):
         if value is None and self.optional:
             return None
+        if float in self.types and isinstance(value, str):
+            value = _yaml11_float(value)  # YAML 1.1 reads 2e-4 (no dot) as text
         if float in self.types and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
         if isinstance(value, bool) and bool not in self.types:
@@ -48,6 +52,15 @@ class Field:
             raise ConfigError(f"{where}: key '{key}' must be one of "
                               f"{', '.join(map(str, self.choices))}; got {value!r}")
         return value
+
+
+def _yaml11_float(text):
+    """``text`` as a float when it is a number YAML 1.1 left as a string (``2e-4``), else ``text``."""
+    try:
+        return float(text) if text.strip().lower() not in ("nan", "inf", "-inf", "+inf") \
+            else text
+    except ValueError:
+        return text
 
 
 def _f(default, **kw):
@@ -116,9 +129,12 @@ SCHEMA = {
             "quantize_target": _f(True, doc="degrade Q(x_HQ): round to 1/255, straight-through"),
         },
         "optim": {
-            "type": _f("adam", choices=("adam",)),
+            "type": _f("adam", choices=("adam", "adam_jittor"),
+                       doc="adam: torch.optim.Adam's update, as the release trains; "
+                           "adam_jittor: jt.optim.Adam's (eps outside the bias correction)"),
             "lr": _f(2e-4, types=(float,)),
             "betas": _f([0.9, 0.999], types=(list,)),
+            "eps": _f(1e-8, types=(float,), doc="Adam's epsilon (torch's default)"),
             "weight_decay": _f(1e-5, types=(float,)),
             "grad_clip": _f(10.0, types=(float,), optional=True, doc="max gradient norm"),
         },
@@ -205,7 +221,8 @@ def _read_yaml(path, seen=()):
 
 
 def load_config(cfg=None, overrides=None):
-    """Validated config from a YAML path, a dict, or None (all defaults).
+    """Validated config from a YAML path, a shipped config's name (``"lol"``), a dict,
+    or None (all defaults).
 
     ``overrides`` is a nested dict applied on top (e.g. from the command line).
     Returns a plain dict with every key of the schema filled in.
@@ -213,8 +230,16 @@ def load_config(cfg=None, overrides=None):
     if cfg is None:
         raw, where = {}, "config"
     elif isinstance(cfg, (str, Path)):
-        raw, where = _read_yaml(cfg), str(cfg)
-        raw.setdefault("name", Path(cfg).stem)
+        path = resources.resolve_config(cfg)
+        if not path.is_file():
+            known = resources.config_names()
+            close = difflib.get_close_matches(str(cfg), known, n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else \
+                f"; shipped configs: {', '.join(known)}" if known else ""
+            raise ConfigError(f"config file not found: {cfg} (a YAML path, or the name of a "
+                              f"shipped config){hint}")
+        raw, where = _read_yaml(path), str(cfg)
+        raw.setdefault("name", path.stem)
     elif isinstance(cfg, dict):
         raw, where = copy.deepcopy(cfg), "config"
     else:
@@ -224,6 +249,19 @@ def load_config(cfg=None, overrides=None):
     cfg = _validate(raw, SCHEMA, where)
     _check_consistency(cfg, where)
     return cfg
+
+
+SIZE_LIMITS = {"model.ift.num_blocks": 256, "model.subnet.rounds": 64,
+               "model.subnet.mid_channels": 4096, "model.subnet.hidden_channels": 4096,
+               "model.subnet.reduction": 4096, "model.codec.channels": 4096,
+               "model.codec.haar_levels": 8}
+
+
+def _paper_value(key):
+    node = defaults()
+    for part in key.split("."):
+        node = node[part]
+    return node
 
 
 def _check_consistency(cfg, where):
@@ -238,6 +276,10 @@ def _check_consistency(cfg, where):
     for key, value in positive:
         if value < 1:
             raise ConfigError(f"{where}: key '{key}' must be at least 1, got {value}")
+        if value > SIZE_LIMITS[key]:  # a hostile or mistyped file must not exhaust memory
+            raise ConfigError(f"{where}: key '{key}' is {value}, more than the "
+                              f"{SIZE_LIMITS[key]} jsymnet builds (the paper uses "
+                              f"{_paper_value(key)})")
     split = model["ift"]["split"]
     if split is not None and split < 1:
         raise ConfigError(f"{where}: key 'model.ift.split' must be at least 1, got {split}")
@@ -267,8 +309,23 @@ def _check_consistency(cfg, where):
     if train["optim"]["lr"] <= 0:
         raise ConfigError(f"{where}: key 'train.optim.lr' must be positive, "
                           f"got {train['optim']['lr']}")
-    if len(cfg["train"]["optim"]["betas"]) != 2:
-        raise ConfigError(f"{where}: key 'train.optim.betas' must hold two numbers")
+    betas = train["optim"]["betas"]
+    if len(betas) != 2 or not all(0 <= b < 1 for b in betas):
+        raise ConfigError(f"{where}: key 'train.optim.betas' must hold two numbers in [0, 1), "
+                          f"got {betas}")
+    checks = [("train.optim.eps", train["optim"]["eps"], "positive", lambda v: v > 0),
+              ("train.optim.weight_decay", train["optim"]["weight_decay"], "0 or more",
+               lambda v: v >= 0),
+              ("train.optim.grad_clip", train["optim"]["grad_clip"], "positive (or null: no "
+               "clipping)", lambda v: v is None or v > 0),
+              ("train.schedule.gamma", train["schedule"]["gamma"], "positive", lambda v: v > 0),
+              ("train.loss.lambda_enhance", train["loss"]["lambda_enhance"], "0 or more",
+               lambda v: v >= 0),
+              ("train.loss.lambda_degrade", train["loss"]["lambda_degrade"], "0 or more",
+               lambda v: v >= 0)]
+    for key, value, meaning, ok in checks:
+        if not ok(value):
+            raise ConfigError(f"{where}: key '{key}' must be {meaning}, got {value}")
 
 
 def dump_config(cfg):

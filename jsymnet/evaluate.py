@@ -25,7 +25,7 @@ import cv2
 import numpy as np
 
 from . import metrics
-from .checkpoint import DEFAULT_WEIGHTS, REPO_ROOT, default_weights, load_model
+from .checkpoint import DEFAULT_WEIGHTS, default_weights, load_model
 from .data.datasets import dataset_pairs, read_pair
 from .data.image_io import to_uint8, write_image
 from .enhance import run_rgb
@@ -55,10 +55,9 @@ def load_weights(weights, config=None):
     if weights is None:
         weights = default_weights()
         if weights is None:
-            places = " or ".join(dict.fromkeys(str(p) for p in (Path.cwd(), REPO_ROOT)))
             raise WeightsNotFoundError(
-                f"no weights given (--weights) and no default {DEFAULT_WEIGHTS} found in "
-                f"{places}. Pass a jsymnet checkpoint with --weights "
+                f"no weights given (--weights) and the default model {DEFAULT_WEIGHTS} is "
+                f"not installed with jsymnet. Pass a jsymnet checkpoint with --weights "
                 f"PATH (convert release .pth files with tools/convert_weights.py), or "
                 f"--weights random for an untrained smoke test.")
     model = load_model(weights)

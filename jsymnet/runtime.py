@@ -38,14 +38,15 @@ import tempfile
 import warnings
 from pathlib import Path
 
-from .utils import malloc_tuning
+from .utils import limits, malloc_tuning
 
 DEVICE_ENV = "JSYMNET_DEVICE"
 DEVICES = ("auto", "cpu", "cuda")
 # Jittor looks for its oneDNN copy in a folder named after the release it would download.
 JITTOR_DNNL_DIRNAME = "dnnl_lnx_2.2.0_cpu_gomp"
-ONEDNN_FIX = ("install Debian's oneDNN (`apt-get install libdnnl-dev`) and start "
-              "Python again")
+ONEDNN_FIX = ("pip install onednn-cpu-gomp==2021.2.0 onednn-devel-cpu-gomp==2021.2.0 "
+              "(jsymnet's own dependencies on Linux x86_64), or apt-get install libdnnl-dev, "
+              "and start Python again")
 
 _state = {"prepared": False, "device": None, "onednn": None, "warned": False,
           "malloc": None}
@@ -100,13 +101,50 @@ def cuda_available():
     return False
 
 
+ONEDNN_ENV = "JSYMNET_ONEDNN"
+ONEDNN_CHOICES = ("auto", "pip", "system")
+# PyPI's oneDNN 2.2.0 (the release Jittor 1.3 downloads for itself), a dependency on Linux x86_64.
+PIP_ONEDNN = ("onednn-cpu-gomp", "onednn-devel-cpu-gomp")
+_SOURCE_FILE = "SOURCE"  # marks a layout jsymnet made (absent in Jittor's own download)
+
+
 def _jittor_onednn_present(mkl_dir):
     return any((d / "lib" / "libmkldnn.so").is_file()
                for d in mkl_dir.glob("dnnl*") if d.is_dir())
 
 
+def _pip_onednn():
+    """(headers, libraries) of oneDNN installed from PyPI into this environment, or None.
+
+    The wheels put ``libdnnl.so*``/``libmkldnn.so*`` in the environment's ``lib/`` and the
+    headers in its ``include/``; their file lists say where, for any install scheme.
+    """
+    from importlib import metadata
+    found = {}
+    for name in PIP_ONEDNN:
+        try:
+            dist = metadata.distribution(name)
+        except metadata.PackageNotFoundError:
+            return None
+        for f in dist.files or ():
+            found.setdefault(name, []).append(Path(os.path.normpath(dist.locate_file(f))))
+    libs = [p for p in found[PIP_ONEDNN[0]]
+            if p.name.startswith(("libdnnl.so", "libmkldnn.so")) and p.exists()]
+    headers = []
+    for p in found[PIP_ONEDNN[1]]:
+        parts = p.parts
+        if "include" in parts:
+            top = Path(*parts[:parts.index("include") + 2])  # include/<first component>
+            if top not in headers and top.exists():
+                headers.append(top)
+    if not any(p.name == "libmkldnn.so" for p in libs) or \
+            not any(h.name == "dnnl.hpp" for h in headers):
+        return None
+    return headers, libs
+
+
 def _system_onednn():
-    """(include_dir, libdnnl.so) of a system oneDNN, or None."""
+    """(headers, libraries) of a system oneDNN (Debian's ``libdnnl-dev``), or None."""
     libs = []
     found = ctypes.util.find_library("dnnl")
     for pattern in ("/usr/lib/*/libdnnl.so", "/usr/lib/libdnnl.so",
@@ -118,15 +156,31 @@ def _system_onednn():
         if (Path(include) / "oneapi" / "dnnl" / "dnnl.hpp").is_file():
             for lib in libs:
                 if Path(lib).is_file():
-                    return Path(include), Path(lib)
+                    headers = sorted(Path(include).glob("dnnl*")) + [Path(include) / "oneapi"]
+                    # Jittor links -lmkldnn: the system library under that name as well.
+                    return headers, [Path(lib), ("libmkldnn.so", Path(lib))]
     return None
 
 
-def _lay_out_system_onednn(mkl_dir, include, lib):
-    """Build Jittor's expected oneDNN folder from symlinks into the system copy.
+def _layout_source(target):
+    try:
+        return (target / _SOURCE_FILE).read_text().split("\n", 1)[0]
+    except OSError:
+        return None
 
-    Built in a temporary folder and renamed into place, so that processes
-    starting at the same time never see a half-made folder.
+
+def _layout_intact(target):
+    return all(p.exists() for d in ("include", "lib") for p in (target / d).iterdir()) \
+        if (target / "lib").is_dir() and (target / "include").is_dir() else False
+
+
+def _lay_out_onednn(mkl_dir, label, headers, libs):
+    """Build Jittor's expected oneDNN folder from symlinks into an installed copy.
+
+    ``include/`` links every header entry, ``lib/`` every library file (the loader
+    needs ``libdnnl.so.2`` beside ``libmkldnn.so``). Built in a temporary folder
+    and renamed into place, so processes starting at the same time never see a
+    half-made folder. The first line of ``SOURCE`` names the copy it points to.
     """
     mkl_dir.mkdir(parents=True, exist_ok=True)
     target = mkl_dir / JITTOR_DNNL_DIRNAME
@@ -134,35 +188,61 @@ def _lay_out_system_onednn(mkl_dir, include, lib):
     try:
         (tmp / "include").mkdir()
         (tmp / "lib").mkdir()
-        for header in sorted(include.glob("dnnl*")) + [include / "oneapi"]:
+        for header in headers:
             (tmp / "include" / header.name).symlink_to(header)
-        (tmp / "lib" / "libmkldnn.so").symlink_to(lib)
-        (tmp / "SOURCE").write_text(f"symlinks to the system oneDNN {lib}, made by jsymnet\n")
+        for lib in libs:
+            name, lib = lib if isinstance(lib, tuple) else (lib.name, lib)
+            if not (tmp / "lib" / name).exists():
+                (tmp / "lib" / name).symlink_to(lib)
+        (tmp / _SOURCE_FILE).write_text(f"{label}\nsymlinks made by jsymnet\n")
         if target.exists() or target.is_symlink():
-            shutil.rmtree(target, ignore_errors=True)  # a broken earlier layout
+            old = Path(tempfile.mkdtemp(prefix=".jsymnet-old-", dir=mkl_dir))
+            os.rename(target, old / "dnnl")
+            shutil.rmtree(old, ignore_errors=True)
         os.rename(tmp, target)
     except OSError:
-        if not _jittor_onednn_present(mkl_dir):  # lost a race, or failed for real
+        if _layout_source(target) != label:  # lost a race, or failed for real
             raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _prepare_onednn():
+    """Choose Jittor's oneDNN and lay it out; returns the description runtime_info shows.
+
+    Order: Jittor's own download if it is in the cache; else PyPI's oneDNN 2.2
+    (``onednn-cpu-gomp``, a dependency of jsymnet on Linux x86_64, the release
+    Jittor is built for); else the system's (``libdnnl-dev``); else none, with
+    one warning. ``JSYMNET_ONEDNN=pip|system`` insists on one of the two.
+    """
     if "use_mkl" in os.environ:
         return "on (user setting)" if os.environ["use_mkl"] == "1" else "off (user setting)"
+    choice = os.environ.get(ONEDNN_ENV, "auto").lower()
+    if choice not in ONEDNN_CHOICES:
+        raise RuntimeSetupError(f"{ONEDNN_ENV}={choice!r}: use one of "
+                                f"{', '.join(ONEDNN_CHOICES)}")
     mkl_dir = jittor_cache_dir() / "mkl"
-    if _jittor_onednn_present(mkl_dir):
-        return "on"
-    system = _system_onednn()
-    if system is not None:
+    target = mkl_dir / JITTOR_DNNL_DIRNAME
+    current = _layout_source(target) if target.is_dir() else None
+    if choice == "auto" and current is None and _jittor_onednn_present(mkl_dir):
+        return "on (Jittor's oneDNN)"
+    candidates = {"pip": ("pip oneDNN 2.2.0 (onednn-cpu-gomp)", _pip_onednn),
+                  "system": ("system oneDNN (libdnnl-dev)", _system_onednn)}
+    order = ["pip", "system"] if choice == "auto" else [choice]
+    reason = f"no oneDNN found ({ONEDNN_ENV}={choice})" if choice != "auto" else \
+        "no oneDNN found"
+    for key in order:
+        label, find = candidates[key]
+        found = find()
+        if found is None:
+            continue
+        if current == label and _layout_intact(target):
+            return f"on ({label})"
         try:
-            _lay_out_system_onednn(mkl_dir, *system)
-            return "on (system oneDNN)"
+            _lay_out_onednn(mkl_dir, label, *found)
+            return f"on ({label})"
         except OSError as exc:
-            reason = f"could not lay out the system oneDNN in {mkl_dir}: {exc}"
-    else:
-        reason = "no oneDNN found"
+            reason = f"could not lay out the {label} in {mkl_dir}: {exc}"
     os.environ["use_mkl"] = "0"
     if not _state["warned"]:
         _state["warned"] = True
@@ -195,6 +275,11 @@ def prepare(device=None):
     for flag in ("use_cutlass", "use_cutt", "use_nccl"):
         os.environ.setdefault(flag, "0")  # these would be downloaded
     os.environ.setdefault("FIX_TORCH_ERROR", "0")  # do not import torch into every process
+    # OpenCV decodes up to 2^30 pixels by default (4 GB of RGB for a 1 MB PNG); hold it to
+    # the limit jsymnet checks from the header (jsymnet.data.image_io.max_image_pixels).
+    os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS",
+                          os.environ.get(limits.MAX_PIXELS_ENV,
+                                         str(limits.DEFAULT_MAX_IMAGE_PIXELS)))
     if "log_silent" not in os.environ:
         os.environ["log_silent"] = "1"
         if not any(jittor_cache_dir().glob("jt*/**/jittor_core*.so")):
@@ -227,6 +312,19 @@ def use_device(device):
     return device
 
 
+def loaded_onednn():
+    """The oneDNN library file this process has loaded (Linux), resolved; else None."""
+    try:
+        maps = Path("/proc/self/maps").read_text()
+    except OSError:
+        return None
+    for line in maps.splitlines():
+        path = line.split()[-1] if line.split() else ""
+        if "/libdnnl.so" in path or "/libmkldnn.so" in path:
+            return str(Path(path).resolve())
+    return None
+
+
 def runtime_info():
     """What the runtime is: backend, oneDNN, Jittor version and cache folder."""
     import jittor as jt
@@ -235,6 +333,7 @@ def runtime_info():
         "cuda_available": bool(jt.has_cuda),
         "onednn": bool(jt.compile_extern.use_mkl and jt.compile_extern.mkl_ops is not None),
         "onednn_source": _state["onednn"],
+        "onednn_library": loaded_onednn(),
         "malloc": _state["malloc"],
         "jittor_version": jt.__version__,
         "cache_dir": str(jt.flags.cache_path),

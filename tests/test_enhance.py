@@ -2,7 +2,6 @@
 
 Tiny generated files; one image size (37 x 53, odd) so Jittor compiles few kernels.
 """
-import importlib.util
 import os
 
 import cv2
@@ -151,10 +150,8 @@ def test_models_are_cached_and_missing_weights_are_explained(weights, tmp_path, 
 # -- the command-line tool -------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def cli():
-    spec = importlib.util.spec_from_file_location("enhance_tool", ROOT / "tools" / "enhance.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod.main
+    from jsymnet.cli.enhance import main
+    return main
 
 
 def test_cli_every_kind_sizes_modes_and_structure(cli, weights, rgb8, tmp_path, capsys):

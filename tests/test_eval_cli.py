@@ -17,15 +17,16 @@ from jsymnet.data import sample as sample_mod
 from conftest import ROOT, tiny_config
 
 
+from jsymnet.cli import test as test_tool  # noqa: E402  (tools/test.py's main)
+
+
 def _load_tool(name):
+    """A script of tools/ that has no console entry point (make_pairs)."""
     spec = importlib.util.spec_from_file_location(f"jsymnet_tool_{name}",
                                                   ROOT / "tools" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
-
-
-test_tool = _load_tool("test")  # tools/test.py (not the standard library's test package)
 
 MAX_SIDE = 48  # every image the model sees in these tests is 48 x 32
 

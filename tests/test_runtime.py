@@ -65,31 +65,78 @@ def test_runtime_info_reports_this_process():
 def test_onednn_missing_falls_back_with_one_warning(tmp_path, monkeypatch):
     monkeypatch.setenv("JITTOR_HOME", str(tmp_path))
     monkeypatch.delenv("use_mkl", raising=False)
+    monkeypatch.delenv(runtime.ONEDNN_ENV, raising=False)
+    monkeypatch.setattr(runtime, "_pip_onednn", lambda: None)
     monkeypatch.setattr(runtime, "_system_onednn", lambda: None)
     monkeypatch.setitem(runtime._state, "warned", False)
-    with pytest.warns(RuntimeWarning, match="apt-get install libdnnl-dev"):
+    with pytest.warns(RuntimeWarning, match="pip install onednn-cpu-gomp==2021.2.0"):
         assert runtime._prepare_onednn() == "off"
     assert os.environ["use_mkl"] == "0"
 
 
-def test_system_onednn_is_laid_out_where_jittor_looks(tmp_path, monkeypatch):
-    include = tmp_path / "usr_include"
-    (include / "oneapi" / "dnnl").mkdir(parents=True)
-    (include / "oneapi" / "dnnl" / "dnnl.hpp").write_text("")
-    (include / "dnnl.hpp").write_text("")
-    lib = tmp_path / "libdnnl.so"
-    lib.write_text("")
+def fake_onednn(root, lib_names=("libdnnl.so", "libdnnl.so.2", "libmkldnn.so")):
+    """(headers, libraries) of a fake oneDNN copy under ``root``."""
+    (root / "include" / "oneapi" / "dnnl").mkdir(parents=True)
+    (root / "include" / "oneapi" / "dnnl" / "dnnl.hpp").write_text("")
+    (root / "include" / "dnnl.hpp").write_text("")
+    (root / "lib").mkdir()
+    for name in lib_names:
+        (root / "lib" / name).write_text(name)
+    return ([root / "include" / "dnnl.hpp", root / "include" / "oneapi"],
+            [root / "lib" / n for n in lib_names])
+
+
+def test_pip_onednn_is_found_in_this_environment():
+    """setup.py makes PyPI's oneDNN 2.2 a dependency on Linux x86_64: its files are found."""
+    import platform
+    if (platform.system(), platform.machine()) != ("Linux", "x86_64"):
+        pytest.skip("PyPI's oneDNN wheels are a dependency on Linux x86_64 only")
+    found = runtime._pip_onednn()
+    assert found is not None, "onednn-cpu-gomp / onednn-devel-cpu-gomp are not installed"
+    headers, libs = found
+    assert {"libmkldnn.so", "libdnnl.so.2"} <= {p.name for p in libs}
+    assert "dnnl.hpp" in {h.name for h in headers}
+
+
+def test_pip_onednn_is_preferred_and_laid_out_with_every_library(tmp_path, monkeypatch):
+    pip_copy, system_copy = fake_onednn(tmp_path / "pip"), fake_onednn(tmp_path / "sys")
     home = tmp_path / "home"
     monkeypatch.setenv("JITTOR_HOME", str(home))
     monkeypatch.delenv("use_mkl", raising=False)
-    monkeypatch.setattr(runtime, "_system_onednn", lambda: (include, lib))
-    assert runtime._prepare_onednn() == "on (system oneDNN)"
+    monkeypatch.delenv(runtime.ONEDNN_ENV, raising=False)
+    monkeypatch.setattr(runtime, "_pip_onednn", lambda: pip_copy)
+    monkeypatch.setattr(runtime, "_system_onednn", lambda: system_copy)
+    pip_label = "on (pip oneDNN 2.2.0 (onednn-cpu-gomp))"
+    assert runtime._prepare_onednn() == pip_label
     laid = home / ".cache" / "jittor" / "mkl" / runtime.JITTOR_DNNL_DIRNAME
-    assert (laid / "lib" / "libmkldnn.so").resolve() == lib.resolve()
-    assert (laid / "include" / "dnnl.hpp").resolve() == (include / "dnnl.hpp").resolve()
+    for name in ("libdnnl.so", "libdnnl.so.2", "libmkldnn.so"):  # the loader needs .so.2
+        assert (laid / "lib" / name).resolve() == (tmp_path / "pip" / "lib" / name).resolve()
     assert (laid / "include" / "oneapi" / "dnnl" / "dnnl.hpp").exists()
-    assert runtime._prepare_onednn() == "on"  # second time: found in place
+    assert runtime._prepare_onednn() == pip_label  # second time: found in place
+    # insisting on the system copy lays it out instead; a broken layout is rebuilt
+    monkeypatch.setenv(runtime.ONEDNN_ENV, "system")
+    assert runtime._prepare_onednn() == "on (system oneDNN (libdnnl-dev))"
+    assert (laid / "lib" / "libmkldnn.so").resolve() == \
+        (tmp_path / "sys" / "lib" / "libmkldnn.so").resolve()
+    monkeypatch.setenv(runtime.ONEDNN_ENV, "auto")
+    (laid / "lib" / "libdnnl.so.2").unlink()
+    assert runtime._prepare_onednn() == pip_label
+    assert (laid / "lib" / "libdnnl.so.2").exists()
     assert "use_mkl" not in os.environ
+    monkeypatch.setenv(runtime.ONEDNN_ENV, "conda")
+    with pytest.raises(runtime.RuntimeSetupError, match="pip, system"):
+        runtime._prepare_onednn()
+
+
+def test_jittors_own_download_is_left_alone(tmp_path, monkeypatch):
+    home = tmp_path / "home"
+    own = home / ".cache" / "jittor" / "mkl" / runtime.JITTOR_DNNL_DIRNAME / "lib"
+    own.mkdir(parents=True)
+    (own / "libmkldnn.so").write_text("")
+    monkeypatch.setenv("JITTOR_HOME", str(home))
+    monkeypatch.delenv("use_mkl", raising=False)
+    monkeypatch.delenv(runtime.ONEDNN_ENV, raising=False)
+    assert runtime._prepare_onednn() == "on (Jittor's oneDNN)"
 
 
 def test_user_settings_are_respected(monkeypatch):

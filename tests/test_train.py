@@ -217,10 +217,7 @@ def test_memory_efficient_training_matches_ordinary_backward(pair_folders, tmp_p
 
 
 def test_cli_overrides_parse_as_config_values():
-    import importlib.util
-    spec = importlib.util.spec_from_file_location("train_cli", ROOT / "tools" / "train.py")
-    cli = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(cli)
+    from jsymnet.cli import train as cli
     got = cli.parse_set(["train.optim.lr=5e-4", "data.crop=96", "train.schedule.milestones=[1, 2]",
                          "model.codec.weights=null", "train.tensorboard=false"])
     assert got == {"train": {"optim": {"lr": 5e-4}, "schedule": {"milestones": [1, 2]},

@@ -1,4 +1,3 @@
-#!/usr/bin/env python
 """Convert PyTorch / Jittor weights into jsymnet files (no torch needed).
 
     python tools/convert_weights.py fiveK_G.pth -o weights/fiveK_G.pkl --config configs/fivek.yaml
@@ -12,14 +11,10 @@ release-vgg (the release's vgg16.weight -> codec weights). See weights/README.md
 """
 import argparse
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-import jsymnet  # noqa: E402  (prepares Jittor before it is imported)
-from jsymnet.checkpoint import CheckpointError  # noqa: E402
-from jsymnet.config import ConfigError  # noqa: E402
-from jsymnet.convert import KINDS, ConvertError, convert  # noqa: E402
+from ..checkpoint import CheckpointError
+from ..config import ConfigError
+from ..convert import KINDS, ConvertError, convert
 
 
 def main(argv=None):

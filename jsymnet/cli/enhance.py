@@ -1,4 +1,3 @@
-#!/usr/bin/env python
 """Enhance your own photos (or, with --direction degrade, underexpose them).
 
 Examples:
@@ -22,13 +21,13 @@ or were not written because their output would overwrite an input or another
 output; 2 bad usage (nothing to process, weights missing, bad option).
 """
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
 def parse_args(argv=None):
@@ -51,6 +50,10 @@ def parse_args(argv=None):
     p.add_argument("--max-megapixels", type=float, default=None, metavar="X",
                    help="tile images larger than this automatically (default: from the "
                         "model's width: 2 for the demo model, 0.25 for the VGG release model)")
+    p.add_argument("--max-image-megapixels", type=float, default=None, metavar="X",
+                   help="refuse images larger than this before decoding them (default: "
+                        "about 179, Pillow's decompression-bomb threshold; also "
+                        "$JSYMNET_MAX_IMAGE_PIXELS)")
     p.add_argument("--ext", default="png", choices=("png", "jpg", "tif"),
                    help="output format (default: png)")
     p.add_argument("--suffix", default="_enh", help="added to output names (default: "
@@ -64,13 +67,21 @@ def parse_args(argv=None):
         p.error("--tile must be at least 8 pixels")
     if args.tile_overlap < 0 or (args.max_megapixels is not None and args.max_megapixels <= 0):
         p.error("--tile-overlap must be >= 0 and --max-megapixels > 0")
+    if args.max_image_megapixels is not None and args.max_image_megapixels <= 0:
+        p.error("--max-image-megapixels must be > 0")
     return args
 
 
 def main(argv=None):
     args = parse_args(argv)
+    if args.max_image_megapixels:
+        from ..utils.limits import MAX_PIXELS_ENV
+        pixels = str(int(args.max_image_megapixels * 1e6))
+        os.environ[MAX_PIXELS_ENV] = os.environ["OPENCV_IO_MAX_IMAGE_PIXELS"] = pixels
     import jsymnet  # prepares Jittor (before any jittor import)
     import jsymnet.enhance  # noqa: F401  (the module; jsymnet.enhance itself is the function)
+    from . import python_handles_interrupts
+    python_handles_interrupts()
     from tqdm import tqdm
     E = sys.modules["jsymnet.enhance"]
 
@@ -106,7 +117,10 @@ def main(argv=None):
             for note in notes:
                 tqdm.write(f"note: {item.src}: {note}")
         except KeyboardInterrupt:
-            raise
+            bar.close()
+            print(f"interrupted after {done} images; no partial file was left behind",
+                  file=sys.stderr)
+            return EXIT_INTERRUPTED
         except Exception as exc:  # one bad file must not stop the batch
             failed.append((item, f"{type(exc).__name__}: {exc}"))
             tqdm.write(f"failed: {item.src}: {exc}", file=sys.stderr)

@@ -1,4 +1,3 @@
-#!/usr/bin/env python
 """Evaluate a jsymnet checkpoint on a test set: enhanced images, per-image CSV, summary.
 
 Examples:
@@ -15,7 +14,6 @@ import argparse
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def parse_args(argv=None):

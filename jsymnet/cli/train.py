@@ -1,4 +1,3 @@
-#!/usr/bin/env python
 """Train a Deep Symmetric Network (SPEC section 5): the paper's recipe from a YAML config.
 
 Examples:
@@ -23,7 +22,6 @@ import argparse
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def parse_set(items):

@@ -6,44 +6,35 @@ its weights are saved with the model but never trained.
 """
 import math
 import warnings
-from pathlib import Path
-
 import jittor as jt
 import numpy as np
 from jittor import nn
 
+from ..convert import ConvertError, read_pickle
+from ..resources import resolve_file
 from .registry import register_codec
-
-PACKAGE_ROOT = Path(__file__).resolve().parents[2]
-
 
 class CodecWeightsError(ValueError):
     """A codec weights file is missing or does not hold VGG-16 conv1_1 / conv1_2."""
 
 
-def resolve_path(path):
-    """A path as given (absolute or from the working folder), else from the project root."""
-    path = Path(path).expanduser()
-    if path.is_absolute() or path.exists():
-        return path
-    return PACKAGE_ROOT / path
-
-
 def load_vgg_codec_weights(path, channels=64):
     """(W1, W2) as float32 arrays from a codec weights file made by ``jt.save``.
+
+    Read with the converter's restricted unpickler (plain data and arrays only).
 
     The file holds a dict with ``conv1_1`` (C x 3 x 3 x 3) and ``conv1_2``
     (C x C x 3 x 3); ``tools/convert_weights.py`` makes one from VGG-16.
     """
-    resolved = resolve_path(path)
+    resolved = resolve_file(path)
     if not resolved.is_file():
         raise CodecWeightsError(
             f"VGG codec weights not found: {path}. Convert ImageNet VGG-16 with "
             f"tools/convert_weights.py (see weights/README.md), or set "
             f"model.codec.weights: null to run with random (not ImageNet) weights.")
-    try:
-        data = jt.load(str(resolved))
-    except Exception as exc:  # jt.load raises many kinds on a bad file
+    try:  # the restricted reader: nothing stored in the file is ever run
+        data = read_pickle(resolved)
+    except (ConvertError, OSError) as exc:
         raise CodecWeightsError(f"{resolved}: not a readable codec weights file ({exc})") from None
     if isinstance(data, dict) and "codec" in data and isinstance(data["codec"], dict):
         data = data["codec"]
@@ -99,22 +90,50 @@ class VGGCodec(nn.Module):
                                    self.weight1, padding=1)
 
 
-def haar_filters(in_channels):
-    """The four 2x2 Haar filters (LL, and the three details) per input channel."""
-    w = np.ones((4, 1, 2, 2), np.float32)
-    w[1, 0, 0, 1] = w[1, 0, 1, 1] = -1
-    w[2, 0, 1, 0] = w[2, 0, 1, 1] = -1
-    w[3, 0, 1, 0] = w[3, 0, 0, 1] = -1
-    return np.concatenate([w] * in_channels, 0)
+def haar_split(x):
+    """One Haar level: N x C x H x W -> N x 4C x H/2 x W/2 (H, W even).
+
+    Of each 2x2 block [[a, b], [c, d]] it keeps the mean and three details,
+    band by band (channel k*C + i is band k of input channel i)::
+
+        LL = (a + b + c + d) / 4     LH = (a - b + c - d) / 4
+        HL = (a + b - c - d) / 4     HH = (a - b - c + d) / 4
+
+    Plain sums and differences (no grouped convolution), so the result does
+    not depend on the convolution backend.
+    """
+    n, c, h, w = x.shape
+    x = x.reshape(n, c, h // 2, 2, w // 2, 2)
+    a, b = x[:, :, :, 0, :, 0], x[:, :, :, 0, :, 1]
+    c_, d = x[:, :, :, 1, :, 0], x[:, :, :, 1, :, 1]
+    s_ab, d_ab, s_cd, d_cd = a + b, a - b, c_ + d, c_ - d
+    bands = [s_ab + s_cd, d_ab + d_cd, s_ab - s_cd, d_ab - d_cd]
+    return jt.concat([band * 0.25 for band in bands], dim=1)
+
+
+def haar_merge(f):
+    """The exact inverse of :func:`haar_split`: N x 4C x H x W -> N x C x 2H x 2W.
+
+    a = LL + LH + HL + HH, b = LL - LH + HL - HH, c = LL + LH - HL - HH,
+    d = LL - LH - HL + HH (the 4x4 Hadamard matrix is its own inverse up to 4).
+    """
+    n, c4, h, w = f.shape
+    c = c4 // 4
+    ll, lh, hl, hh = (f[:, k * c:(k + 1) * c] for k in range(4))
+    s_l, d_l, s_h, d_h = ll + hl, ll - hl, lh + hh, lh - hh
+    a, b, c_, d = s_l + s_h, s_l - s_h, d_l + d_h, d_l - d_h
+    top = jt.stack([a, b], dim=4)              # N x C x H x W x 2
+    bottom = jt.stack([c_, d], dim=4)
+    return jt.stack([top, bottom], dim=3).reshape(n, c, 2 * h, 2 * w)
 
 
 @register_codec("haar")
 class HaarCodec(nn.Module):
     """Haar-wavelet codec of the Table 2 ablation (the INN downsampling of IRN).
 
-    Each level maps C channels at H x W to 4C at H/2 x W/2; ``decode`` is the
-    exact inverse of ``encode``. The network pads inputs to a multiple of
-    ``size_divisor`` and crops the result.
+    Each level maps C channels at H x W to 4C at H/2 x W/2 (:func:`haar_split`);
+    ``decode`` is its exact inverse (:func:`haar_merge`). The network pads
+    inputs to a multiple of ``size_divisor`` and crops the result.
     """
 
     def __init__(self, levels=1):
@@ -122,20 +141,13 @@ class HaarCodec(nn.Module):
         self.levels = levels
         self.size_divisor = 2 ** levels
         self.out_channels = 3 * 4 ** levels
-        self._filters = [jt.array(haar_filters(3 * 4 ** i)).stop_grad() for i in range(levels)]
 
     def encode(self, x):
-        for w in self._filters:
-            n, c, h, width = x.shape
-            x = nn.conv2d(x, w, stride=2, groups=c) / 4.0
-            x = x.reshape(n, c, 4, h // 2, width // 2).transpose(0, 2, 1, 3, 4)
-            x = x.reshape(n, 4 * c, h // 2, width // 2)
+        for _ in range(self.levels):
+            x = haar_split(x)
         return x
 
     def decode(self, f):
-        for w in reversed(self._filters):
-            n, c4, h, width = f.shape
-            c = c4 // 4
-            f = f.reshape(n, 4, c, h, width).transpose(0, 2, 1, 3, 4).reshape(n, c4, h, width)
-            f = nn.conv_transpose2d(f, w, stride=2, groups=c)
+        for _ in range(self.levels):
+            f = haar_merge(f)
         return f
