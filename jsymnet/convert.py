@@ -49,6 +49,10 @@ TORCH_LEGACY_PROTOCOL = 1001
 JITTOR_TRAILER = b"HCAJSLHD"  # jt.save appends sha1(pickle) + this
 _LEGACY_MAGIC_BYTES = b"\x8a\x0a" + TORCH_LEGACY_MAGIC.to_bytes(10, "little")
 SHOW = 5  # keys listed in an error before "..."
+# Bounds on what a file may make the reader allocate (hostile inputs):
+MAX_STORAGE_BYTES = 8 * 2**30     # one storage; VGG-16's largest is 0.4 GiB
+MAX_EXPANDED_BYTES = 64 * 2**20   # a tensor larger than its storage (zero strides)
+MAX_INFLATION = 100               # a compressed zip member's size over its bytes in the file
 
 
 class ConvertError(ValueError):
@@ -59,12 +63,26 @@ class ConvertError(ValueError):
 # Stand-ins for the objects a PyTorch state dict pickle refers to
 # --------------------------------------------------------------------------------------
 
+def _refuse_setstate(self, state):
+    # pickle's BUILD opcode calls this: a file must not change the reader's stand-ins
+    raise pickle.UnpicklingError(f"the file tries to change {self!r}; refusing to load it")
+
+
 class _StorageType:
-    """Stands for ``torch.FloatStorage`` and friends: only its element type matters."""
+    """Stands for ``torch.FloatStorage`` and friends: only its element type matters.
+
+    Immutable: the same instance serves every file, so no file may change it.
+    """
+
+    __slots__ = ("name", "dtype")
+    __setstate__ = _refuse_setstate
 
     def __init__(self, name, dtype):
-        self.name = name
-        self.dtype = dtype  # numpy dtype string, or "bfloat16"
+        object.__setattr__(self, "name", name)
+        object.__setattr__(self, "dtype", dtype)  # numpy dtype string, or "bfloat16"
+
+    def __setattr__(self, key, value):
+        raise AttributeError(f"{self!r} is immutable")
 
     @property
     def itemsize(self):
@@ -124,11 +142,17 @@ def _rebuild_parameter(data, *_ignored, **_kw):
 class _TensorClass:
     """Stands for ``torch.Tensor`` / ``torch.nn.Parameter`` in ``_rebuild_from_type_v2``."""
 
+    __slots__ = ()
+    __setstate__ = _refuse_setstate
 
-def _rebuild_from_type_v2(func, new_type, args, state):
-    if not isinstance(new_type, _TensorClass) or func not in (_rebuild_tensor, _rebuild_parameter):
-        raise pickle.UnpicklingError("a tensor of an unsupported subclass")
-    return func(*args)
+
+def _fresh(fn):
+    """A new function object calling ``fn``: each unpickler hands out its own, so that
+    nothing a file does to the objects it is given outlives that file."""
+    def call(*args, **kw):
+        return fn(*args, **kw)
+    call.__name__ = fn.__name__
+    return call
 
 
 def _jittor_var(array):
@@ -159,26 +183,35 @@ class RestrictedUnpickler(pickle.Unpickler):
     ``persistent_load`` is the storage resolver (None: persistent ids refused).
     """
 
-    _ALLOWED = {
-        ("collections", "OrderedDict"): collections.OrderedDict,
-        ("torch._utils", "_rebuild_tensor"): _rebuild_tensor,
-        ("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor,
-        ("torch._utils", "_rebuild_parameter"): _rebuild_parameter,
-        ("torch._utils", "_rebuild_parameter_with_state"): _rebuild_parameter,
-        ("torch._tensor", "_rebuild_from_type_v2"): _rebuild_from_type_v2,
-        ("torch", "Tensor"): _TensorClass(),
-        ("torch._tensor", "Tensor"): _TensorClass(),
-        ("torch.nn.parameter", "Parameter"): _TensorClass(),
-        ("jittor", "jittor_core.Var"): _jittor_var,
-        ("jittor_core", "Var"): _jittor_var,
-        ("_codecs", "encode"): __import__("codecs").encode,
-    }
-
     def __init__(self, file, storage_resolver=None, where="file"):
         super().__init__(file)
         self._resolver = storage_resolver
         self._where = where
-        self._allowed = dict(self._ALLOWED)
+        # Every stand-in is this unpickler's own (or immutable): a crafted file cannot
+        # leave anything behind for the next file read in the same process.
+        tensor, parameter, tensor_class = (_fresh(_rebuild_tensor), _fresh(_rebuild_parameter),
+                                           _TensorClass())
+        jittor_var = _fresh(_jittor_var)
+
+        def rebuild_from_type_v2(func, new_type, args, state):
+            if new_type is not tensor_class or func not in (tensor, parameter):
+                raise pickle.UnpicklingError("a tensor of an unsupported subclass")
+            return func(*args)
+
+        self._allowed = {
+            ("collections", "OrderedDict"): collections.OrderedDict,
+            ("torch._utils", "_rebuild_tensor"): tensor,
+            ("torch._utils", "_rebuild_tensor_v2"): tensor,
+            ("torch._utils", "_rebuild_parameter"): parameter,
+            ("torch._utils", "_rebuild_parameter_with_state"): parameter,
+            ("torch._tensor", "_rebuild_from_type_v2"): rebuild_from_type_v2,
+            ("torch", "Tensor"): tensor_class,
+            ("torch._tensor", "Tensor"): tensor_class,
+            ("torch.nn.parameter", "Parameter"): tensor_class,
+            ("jittor", "jittor_core.Var"): jittor_var,
+            ("jittor_core", "Var"): jittor_var,
+            ("_codecs", "encode"): _fresh(__import__("codecs").encode),
+        }
         self._allowed.update(_numpy_globals())
         for name, stype in _STORAGE_TYPES.items():
             self._allowed[("torch", name)] = stype
@@ -247,6 +280,11 @@ def _materialise(obj, where):
                                    f"of its storage ({base.size} elements); the file is damaged")
         else:
             return np.zeros(obj.size, base.dtype.newbyteorder("="))
+        if n > base.size and n * base.itemsize > MAX_EXPANDED_BYTES:
+            raise ConvertError(
+                f"{where}: a tensor of size {obj.size} ({n * base.itemsize / 2**20:.0f} MiB) is "
+                f"spread over a storage of {base.size} elements by zero or overlapping strides; "
+                f"a weights file has no reason to hold one, refusing to expand it")
         view = np.lib.stride_tricks.as_strided(
             base[obj.offset:], shape=obj.size,
             strides=tuple(st * base.itemsize for st in obj.stride), writeable=False)
@@ -272,6 +310,10 @@ def _read_errors(where, damaged, kinds):
         raise
     except pickle.UnpicklingError as exc:
         raise ConvertError(f"{where}: {exc}") from None
+    except MemoryError:
+        raise ConvertError(f"{where}: reading it needs more memory than this machine has; "
+                           f"if it really is a weights file, convert it on a larger machine") \
+            from None
     except kinds as exc:
         raise ConvertError(f"{where}: {damaged} ({type(exc).__name__}: {exc})") from None
 
@@ -288,6 +330,21 @@ def _read_zip(path, source):
     with _read_errors(where, "the archive is damaged or truncated",
                       (zipfile.BadZipFile, EOFError, OSError, ValueError)), archive:
         return _materialise(_unpickle_zip(archive, where), where)
+
+
+def _check_member(info, where):
+    """Refuse an archive member that would inflate far beyond its bytes in the file
+    (torch.save stores its members uncompressed) or past :data:`MAX_STORAGE_BYTES`."""
+    if info.file_size > MAX_STORAGE_BYTES:
+        raise ConvertError(f"{where}: member {info.filename} says it holds "
+                           f"{info.file_size / 2**30:.1f} GiB, more than the "
+                           f"{MAX_STORAGE_BYTES / 2**30:.0f} GiB a storage may have here")
+    if info.compress_type != zipfile.ZIP_STORED and \
+            info.file_size > MAX_INFLATION * max(info.compress_size, 1) and \
+            info.file_size > MAX_EXPANDED_BYTES:
+        raise ConvertError(f"{where}: member {info.filename} inflates from "
+                           f"{info.compress_size} bytes to {info.file_size / 2**20:.0f} MiB (a "
+                           f"compression bomb; torch.save does not compress); refusing to read it")
 
 
 def _unpickle_zip(archive, where):
@@ -311,15 +368,18 @@ def _unpickle_zip(archive, where):
         if key not in storages:
             record = f"{prefix}data/{key}"
             try:
-                raw = archive.read(record)
+                info = archive.getinfo(record)
             except KeyError:
                 raise ConvertError(f"{where}: storage {record} is missing from the archive; "
                                    f"the file is damaged") from None
+            _check_member(info, where)
+            raw = archive.read(record)
             ref = _StorageRef(key, stype, None)
             ref.array = _decode_storage(raw, stype, little, where, key)
             storages[key] = ref
         return storages[key]
 
+    _check_member(archive.getinfo(pkls[0]), where)
     return RestrictedUnpickler(io.BytesIO(archive.read(pkls[0])), resolve, where).load()
 
 
@@ -632,11 +692,17 @@ def vgg_codec_weights(state, kind, channels=64, where="input"):
 # The whole conversion
 # --------------------------------------------------------------------------------------
 
-def _check_output(output):
+def _check_output(output, source):
     output = Path(output)
     if output.suffix.lower() in (".pth", ".pt", ".bin"):
         raise ConvertError(f"output {output}: use a .pkl name (jt.save would write a PyTorch "
                            f"file for {output.suffix})")
+    if output.is_dir():
+        raise ConvertError(f"output {output} is a folder; give a file name, e.g. "
+                           f"{output / (Path(source).stem + '.pkl')}")
+    if output.exists() and Path(source).exists() and os.path.samefile(output, source):
+        raise ConvertError(f"output {output} is the input file: converting would replace it; "
+                           f"choose another output name")
     return output
 
 
@@ -658,7 +724,7 @@ def convert(input_path, output_path, config=None, kind="auto", codec_only=False,
     from .utils.fileio import atomic_path
 
     say = log or (lambda msg: None)
-    output_path = _check_output(output_path)
+    output_path = _check_output(output_path, input_path)
     if kind != "auto" and kind not in KINDS:
         raise ConvertError(f"unknown kind {kind!r}; use auto or one of {', '.join(KINDS)}")
     state, info = read_weights(input_path)

@@ -128,7 +128,13 @@ def run_rgb(model, rgb, direction="enhance", tile=None, tile_overlap=0,
             out = y.numpy()[0].transpose(1, 2, 0)
             del x, y
         jt.gc()
-    return np.clip(out, 0.0, 1.0, out=np.ascontiguousarray(out, np.float32))
+    out = np.ascontiguousarray(out, np.float32)
+    bad = int(out.size - np.isfinite(out).sum())
+    if bad:
+        raise EnhanceError(f"the network produced {bad} non-finite values (NaN or Inf) on this "
+                           f"image: its weights are broken (a diverged training run?); nothing "
+                           f"was written")
+    return np.clip(out, 0.0, 1.0, out=out)
 
 
 def _split_array(arr):

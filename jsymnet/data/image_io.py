@@ -9,6 +9,8 @@ names the file and what is wrong, never silently mangled.
 
 :func:`write_image` writes 8-bit images atomically (a complete file or none).
 """
+import os
+import re
 import warnings
 from pathlib import Path
 
@@ -16,6 +18,7 @@ import cv2
 import numpy as np
 
 from ..utils.fileio import atomic_path
+from ..utils.limits import DEFAULT_MAX_IMAGE_PIXELS, MAX_PIXELS_ENV
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm",
                     ".pgm", ".gif")
@@ -58,10 +61,58 @@ def apply_orientation(img, orientation):
     return np.ascontiguousarray(ops.get(int(orientation), ops[1])(img))
 
 
+def max_image_pixels():
+    """The largest image (in pixels) jsymnet decodes: ``$JSYMNET_MAX_IMAGE_PIXELS``, by
+    default Pillow's own error threshold (about 179 megapixels). A few bytes of PNG can
+    declare 30000 x 30000 pixels; decoding that would take the machine's memory."""
+    value = os.environ.get(MAX_PIXELS_ENV)
+    try:
+        return int(float(value)) if value else DEFAULT_MAX_IMAGE_PIXELS
+    except ValueError:
+        raise ImageReadError(f"{MAX_PIXELS_ENV}={value!r} is not a number of pixels") from None
+
+
+def _check_header(path):
+    """Refuse, from the header alone, an image too large to decode or an animation."""
+    from PIL import Image
+    limit = max_image_pixels()
+    try:
+        with Image.open(path) as im:
+            w, h = im.size
+            try:
+                frames = getattr(im, "n_frames", 1)
+            except Exception:  # a damaged stream: the decoder below says what is wrong
+                frames = 1
+    except Image.DecompressionBombError as exc:  # Pillow's own limit, from the header too
+        pixels = int(re.search(r"\((\d+) pixels\)", str(exc)).group(1))
+        w, h, frames = pixels, 1, 1
+        size = f"{pixels / 1e6:.0f} megapixels"
+    except Exception:  # Pillow cannot parse it: OpenCV's own limit (set in runtime) applies
+        return
+    else:
+        size = f"{w} x {h} = {w * h / 1e6:.0f} megapixels"
+    if w * h > limit:
+        raise ImageReadError(
+            f"{path} is {size}, more than the "
+            f"{limit / 1e6:.0f} megapixels jsymnet decodes (a decompression bomb, or a huge "
+            f"photo); if it is real, raise the limit with --max-image-megapixels or "
+            f"{MAX_PIXELS_ENV}")
+    if frames > 1:
+        raise ImageReadError(f"{path} is an animation of {frames} frames; jsymnet enhances "
+                             f"still images: extract the frames first (e.g. with ffmpeg)")
+
+
 def _decode(path):
     """The raw array of ``path`` (channels RGB/RGBA/gray) without orientation."""
+    _check_header(path)
     data = np.fromfile(str(path), dtype=np.uint8)
-    img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    try:
+        img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    except cv2.error as exc:  # e.g. over OpenCV's pixel limit, for a format Pillow lacks
+        raise ImageReadError(f"cannot read image {path}: {str(exc).strip().splitlines()[-1]}; "
+                             f"if it is a real image larger than "
+                             f"{max_image_pixels() / 1e6:.0f} megapixels, raise "
+                             f"{MAX_PIXELS_ENV}") from None
     if img is not None:
         if img.ndim == 3 and img.shape[2] == 3:
             img = img[:, :, ::-1]
