@@ -91,10 +91,10 @@ def test_console_commands_from_another_folder(venv):
         high = np.kron(rng.random((3, 4, 3)), np.ones((8, 8, 1)))
         write_image(work / "pairs" / "high" / f"p{i}.png", high)
         write_image(work / "pairs" / "low" / f"p{i}.png", 0.3 * high ** 1.5)
-    out = sh([bin_dir / "jsymnet-enhance", work / "pairs" / "low", "-o", "enh", "--no-progress"],
+    sh([bin_dir / "jsymnet-enhance", work / "pairs" / "low", "-o", "enh", "--no-progress"],
              cwd=work)
     assert sorted(p.name for p in (work / "enh").iterdir()) == ["p0_enh.png", "p1_enh.png"]
-    out = sh([bin_dir / "jsymnet-test", "--dataset", "folder", "--low", "pairs/low", "--high",
+    sh([bin_dir / "jsymnet-test", "--dataset", "folder", "--low", "pairs/low", "--high",
               "pairs/high", "--out", "res", "--no-progress"], cwd=work)
     assert "jsymnet" in (work / "res" / "summary.txt").read_text()
     assert (work / "res" / "results.csv").is_file()
