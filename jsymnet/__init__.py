@@ -5,7 +5,17 @@ before Jittor itself is imported; see :mod:`jsymnet.runtime`.
 """
 from . import runtime
 runtime.prepare()
-import jittor as _jt  # noqa: E402,F401  (only after the runtime is prepared)
+try:
+    import jittor as _jt  # noqa: E402,F401  (only after the runtime is prepared)
+except SystemExit as _exit:
+    # Jittor 1.3 ends the process with status 0 ("jit_utils updated, please rerun your
+    # command") when it had to rebuild its compiled utilities during this import: the
+    # caller would see a success that did nothing.
+    if _exit.code not in (0, None):
+        raise
+    raise runtime.RuntimeSetupError(
+        "Jittor rebuilt its compiled utilities during this import and needs a new process: "
+        "run the command again (this happens once per Python environment)") from None
 runtime.use_device(runtime.current_device())
 
 from .config import ConfigError, load_config  # noqa: E402

@@ -192,3 +192,16 @@ def test_allocator_tuning_can_be_declined(monkeypatch):
     from jsymnet.utils import malloc_tuning
     monkeypatch.setenv("JSYMNET_MALLOC", "system")
     assert malloc_tuning.tune() == "system"
+
+
+def test_jittor_asking_for_a_restart_is_not_a_silent_success(tmp_path):
+    """Jittor 1.3 calls sys.exit(0) during its import when it rebuilt its utilities; a
+    command would then report success having done nothing."""
+    fake = tmp_path / "fake"
+    fake.mkdir()
+    (fake / "jittor.py").write_text("import sys\nsys.exit(0)  # as jittor/compiler.py does\n")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(fake), str(ROOT)]))
+    out = subprocess.run([sys.executable, "-c", "import jsymnet; print('imported')"],
+                         capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode == 1 and "run the command again" in out.stderr
+    assert "imported" not in out.stdout

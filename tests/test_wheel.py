@@ -2,7 +2,8 @@
 default model, and its console commands do what tools/*.py do.
 
 The wheel is built from this checkout and installed, without its dependencies, into a
-fresh virtual environment that sees this interpreter's packages (Jittor, NumPy, ...);
+folder of its own (pip install --target), found first by this interpreter (which has
+Jittor, NumPy, ...);
 every command then runs from an empty temporary folder, far from the repository.
 """
 import json
@@ -19,8 +20,11 @@ from jsymnet.data.image_io import write_image
 pytestmark = pytest.mark.slow
 
 
-def sh(cmd, cwd, timeout=900, ok=True):
+def sh(cmd, cwd, timeout=900, ok=True, site=None):
+    """Run ``cmd``; with ``site``, Python finds the wheel's install there first."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    if site is not None:
+        env["PYTHONPATH"] = str(site)
     out = subprocess.run([str(c) for c in cmd], capture_output=True, text=True, cwd=cwd,
                          timeout=timeout, env=env)
     if ok:
@@ -30,18 +34,21 @@ def sh(cmd, cwd, timeout=900, ok=True):
 
 @pytest.fixture(scope="module")
 def venv(tmp_path_factory):
+    """The wheel installed into a folder of its own (``pip install --target``), used by this
+    same interpreter: a second interpreter sharing ~/.cache/jittor makes Jittor rebuild its
+    utilities and end the other's next import ("please rerun your command")."""
     root = tmp_path_factory.mktemp("wheel")
     sh([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
         "-w", root / "dist", ROOT], cwd=root)
     wheels = list((root / "dist").glob("jsymnet-*.whl"))
     assert len(wheels) == 1
-    sh([sys.executable, "-m", "venv", "--system-site-packages", root / "venv"], cwd=root)
-    bin_dir = root / "venv" / "bin"
-    sh([bin_dir / "python", "-m", "pip", "install", "-q", "--no-deps", "--no-index",
-        wheels[0]], cwd=root)
+    site = root / "site"
+    sh([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-index", "--target",
+        site, wheels[0]], cwd=root)
     work = root / "elsewhere"
     work.mkdir()
-    return {"bin": bin_dir, "work": work, "wheel": wheels[0], "venv": root / "venv"}
+    return {"bin": site / "bin", "python": sys.executable, "work": work, "wheel": wheels[0],
+            "venv": site, "site": site}
 
 
 def test_wheel_carries_configs_and_the_default_model(venv):
@@ -76,7 +83,7 @@ with open("api_check.json", "w") as f:
     # The result goes through a file: a process whose Jittor compiled new kernels can end
     # with its buffered stdout lost (seen here with Jittor 1.3.11).
     (venv["work"] / "api_check.py").write_text(code)
-    sh([venv["bin"] / "python", "api_check.py"], cwd=venv["work"])
+    sh([venv["python"], "api_check.py"], cwd=venv["work"], site=venv["site"])
     got = json.loads((venv["work"] / "api_check.json").read_text())
     assert got["file"].startswith(str(venv["venv"]))  # the wheel's copy, not the checkout
     assert got["same"] and got["blocks"] == 8 and got["codec"] == "HaarCodec"
@@ -85,17 +92,17 @@ with open("api_check.json", "w") as f:
 
 
 def test_console_commands_from_another_folder(venv):
-    work, bin_dir = venv["work"], venv["bin"]
+    work, bin_dir, site = venv["work"], venv["bin"], venv["site"]
     rng = np.random.default_rng(1)
     for i in range(2):
         high = np.kron(rng.random((3, 4, 3)), np.ones((8, 8, 1)))
         write_image(work / "pairs" / "high" / f"p{i}.png", high)
         write_image(work / "pairs" / "low" / f"p{i}.png", 0.3 * high ** 1.5)
     sh([bin_dir / "jsymnet-enhance", work / "pairs" / "low", "-o", "enh", "--no-progress"],
-             cwd=work)
+             cwd=work, site=site)
     assert sorted(p.name for p in (work / "enh").iterdir()) == ["p0_enh.png", "p1_enh.png"]
     sh([bin_dir / "jsymnet-test", "--dataset", "folder", "--low", "pairs/low", "--high",
-              "pairs/high", "--out", "res", "--no-progress"], cwd=work)
+              "pairs/high", "--out", "res", "--no-progress"], cwd=work, site=site)
     assert "jsymnet" in (work / "res" / "summary.txt").read_text()
     assert (work / "res" / "results.csv").is_file()
     sh([bin_dir / "jsymnet-train", "-c", "sample", "--work-dir", "run", "--no-progress",
@@ -103,14 +110,14 @@ def test_console_commands_from_another_folder(venv):
               "--set", "data.high=pairs/high", "--set", "data.crop=16",
               "--set", "train.batch_size=2",
               "--set", "train.schedule.unit=iter", "--set", "train.schedule.total=1",
-              "--set", "train.schedule.milestones=[]", "--set", "train.val_every=0"], cwd=work)
+              "--set", "train.schedule.milestones=[]", "--set", "train.val_every=0"], cwd=work, site=site)
     assert (work / "run" / "final.pkl").is_file()
     code = ("import jsymnet, jittor as jt, numpy as np; rng = np.random.default_rng(2); "
             "jt.save({'features.0.weight': rng.random((64, 3, 3, 3), np.float32), "
             "'features.2.weight': rng.random((64, 64, 3, 3), np.float32)}, 'vgg16.pkl')")
     (work / "make_vgg.py").write_text(code)
-    sh([bin_dir / "python", "make_vgg.py"], cwd=work)
-    sh([bin_dir / "jsymnet-convert", "vgg16.pkl", "-o", "codec.pkl"], cwd=work)
+    sh([venv["python"], "make_vgg.py"], cwd=work, site=site)
+    sh([bin_dir / "jsymnet-convert", "vgg16.pkl", "-o", "codec.pkl"], cwd=work, site=site)
     assert (work / "codec.pkl").is_file()
     for tool in ("enhance", "test", "train", "convert"):  # argparse exits before Jittor works
-        assert sh([bin_dir / f"jsymnet-{tool}", "--help"], cwd=work).stdout.startswith("usage:")
+        assert sh([bin_dir / f"jsymnet-{tool}", "--help"], cwd=work, site=site).stdout.startswith("usage:")
