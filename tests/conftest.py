@@ -25,6 +25,13 @@ def shared_data():
     return SHARED_DATA
 
 
+class RunsCode:
+    """Pickles to ``os.system("touch PWNED")``: what a hostile weights file carries."""
+
+    def __reduce__(self):
+        return (os.system, ("touch PWNED",))
+
+
 def tiny_config(**subnet):
     """A small network that keeps every part of the real one (for fast tests)."""
     sub = {"mid_channels": 16, "hidden_channels": 32, "reduction": 4}

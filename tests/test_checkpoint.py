@@ -1,11 +1,10 @@
 """jsymnet checkpoints: exact round trip, and foreign or hostile files refused."""
-import os
 import pickle
 
 import jsymnet  # noqa: F401
 import pytest
 
-from conftest import max_diff, randomize, tiny_config
+from conftest import RunsCode, max_diff, randomize, tiny_config
 from jsymnet.checkpoint import CheckpointError, load_model, read_checkpoint, save_checkpoint
 
 
@@ -18,15 +17,10 @@ def test_round_trip_rebuilds_the_model_from_the_file_alone(tmp_path):
     assert read_checkpoint(path)["source"] == {"kind": "test"}
 
 
-class _Hostile:
-    def __reduce__(self):
-        return (os.system, ("touch PWNED",))
-
-
 def test_a_checkpoint_that_runs_code_is_refused_without_running_it(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     path = tmp_path / "evil.pkl"
-    path.write_bytes(pickle.dumps({"format": "jsymnet-checkpoint", "payload": _Hostile()}))
+    path.write_bytes(pickle.dumps({"format": "jsymnet-checkpoint", "payload": RunsCode()}))
     with pytest.raises(CheckpointError, match="os|posix|system"):
         load_model(path)
     assert not (tmp_path / "PWNED").exists()

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import jsymnet
-from conftest import ROOT
+from conftest import ROOT, RunsCode
 from jsymnet.config import ConfigError, load_config
 from jsymnet.convert import ConvertError, read_pickle, read_weights
 from jsymnet.models.codec import CodecWeightsError, load_vgg_codec_weights
@@ -94,17 +94,11 @@ def test_a_file_cannot_poison_the_reader_for_the_next_file(tmp_path):
     np.testing.assert_array_equal(state["w"], [1.5, -2.0])
 
 
-class _RunsCode:
-    def __reduce__(self):
-        import os
-        return (os.system, ("touch PWNED",))
-
-
 def test_codec_weights_file_cannot_run_code(tmp_path, monkeypatch):
     """model.codec.weights was read with jt.load (an unrestricted pickle load)."""
     monkeypatch.chdir(tmp_path)
     evil = tmp_path / "vgg16_codec.pkl"
-    evil.write_bytes(pickle.dumps({"conv1_1": _RunsCode(), "conv1_2": 0}))
+    evil.write_bytes(pickle.dumps({"conv1_1": RunsCode(), "conv1_2": 0}))
     with pytest.raises(CodecWeightsError, match="refusing to load it"):
         load_vgg_codec_weights(evil)
     cfg = {"model": {"codec": {"type": "vgg", "weights": str(evil)}}}
