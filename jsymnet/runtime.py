@@ -170,8 +170,10 @@ def _layout_source(target):
 
 
 def _layout_intact(target):
-    return all(p.exists() for d in ("include", "lib") for p in (target / d).iterdir()) \
-        if (target / "lib").is_dir() and (target / "include").is_dir() else False
+    """Both folders are there and none of their symlinks is broken."""
+    folders = [target / "include", target / "lib"]
+    return all(d.is_dir() for d in folders) and \
+        all(p.exists() for d in folders for p in d.iterdir())
 
 
 def _lay_out_onednn(mkl_dir, label, headers, libs):
