@@ -18,6 +18,7 @@ except SystemExit as _exit:
         "run the command again (this happens once per Python environment)") from None
 runtime.use_device(runtime.current_device())
 
+from .errors import JsymnetError  # noqa: E402
 from .config import ConfigError, load_config  # noqa: E402
 from .checkpoint import CheckpointError, load_model, save_checkpoint  # noqa: E402
 from .models import DeepSymmetricNet, build_model  # noqa: E402
@@ -25,5 +26,5 @@ from .runtime import runtime_info, use_device  # noqa: E402
 from .enhance import enhance  # noqa: E402  (the function; the module is jsymnet.enhance in sys.modules)
 
 __version__ = "0.1.0"
-__all__ = ["build_model", "load_model", "save_checkpoint", "CheckpointError", "DeepSymmetricNet", "load_config", "ConfigError", "runtime_info",
+__all__ = ["JsymnetError", "build_model", "load_model", "save_checkpoint", "CheckpointError", "DeepSymmetricNet", "load_config", "ConfigError", "runtime_info",
            "use_device", "runtime", "enhance", "__version__"]

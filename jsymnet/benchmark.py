@@ -19,6 +19,7 @@ import tempfile
 from importlib.util import find_spec
 from pathlib import Path
 
+from .errors import JsymnetError
 from .reference import bench_protocol as proto
 
 CASES = ("enhance", "train")
@@ -26,7 +27,7 @@ FRAMEWORKS = ("jsymnet", "pytorch")
 REFERENCE_DIR = Path(__file__).resolve().parent / "reference"
 
 
-class BenchmarkError(RuntimeError):
+class BenchmarkError(JsymnetError, RuntimeError):
     pass
 
 

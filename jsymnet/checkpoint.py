@@ -13,6 +13,7 @@ from pathlib import Path
 import jittor as jt
 import numpy as np
 
+from .errors import JsymnetError
 from .config import ConfigError, load_config
 from .models import build_model
 from . import resources
@@ -25,7 +26,7 @@ _TORCH_LEGACY = b"\x8a\x0a" + (0x1950A86A20F9469CFC6C).to_bytes(10, "little")
 VERSION = 1
 
 
-class CheckpointError(ValueError):
+class CheckpointError(JsymnetError, ValueError):
     """A file is not a (compatible) jsymnet checkpoint; the message says what it is."""
 
 

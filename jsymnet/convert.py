@@ -35,6 +35,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import JsymnetError
+
 __all__ = ["ConvertError", "RestrictedUnpickler", "read_pickle", "read_weights", "detect_kind",
            "map_release_generator", "vgg_codec_weights", "convert", "KINDS"]
 
@@ -55,7 +57,7 @@ MAX_EXPANDED_BYTES = 64 * 2**20   # a tensor larger than its storage (zero strid
 MAX_INFLATION = 100               # a compressed zip member's size over its bytes in the file
 
 
-class ConvertError(ValueError):
+class ConvertError(JsymnetError, ValueError):
     """The input cannot be converted; the message says what it is and what is wrong."""
 
 

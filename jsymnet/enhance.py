@@ -30,6 +30,7 @@ from pathlib import Path
 import jittor as jt
 import numpy as np
 
+from .errors import JsymnetError
 from .checkpoint import DEFAULT_WEIGHTS, default_weights, load_model
 from .data.image_io import load_image, rgb_to_gray
 from .models.dsn import DeepSymmetricNet
@@ -43,7 +44,7 @@ DIRECTIONS = ("enhance", "degrade")
 _MODELS = {}
 
 
-class EnhanceError(ValueError):
+class EnhanceError(JsymnetError, ValueError):
     """Bad input to :func:`enhance` (the message says what to do)."""
 
 
@@ -198,6 +199,17 @@ def _enhance_pil(image, **kw):
         arr = np.array(image)
         out = _enhance_array(arr, **kw)
         return Image.fromarray(out, mode if mode != "I;16" else None)
+    if mode == "I":                 # 32-bit integer gray: 16-bit files open as I
+        arr = np.array(image)
+        if arr.size and (arr.min() < 0 or arr.max() > 65535):
+            raise EnhanceError(f"mode I image with values in [{arr.min()}, {arr.max()}]: "
+                               f"jsymnet reads integer pixels as 16-bit (0 to 65535); scale "
+                               f"it into that range first")
+        out = _enhance_array(arr.astype(np.uint16), **kw)
+        return Image.fromarray(out.astype(np.int32), "I")
+    if mode == "F":                 # 32-bit float gray, values in [0, 1]
+        out = _enhance_array(np.array(image, dtype=np.float32), **kw)
+        return Image.fromarray(out.astype(np.float32), "F")
     if mode.startswith("I;16"):     # other 16-bit byte orders: returned as I;16
         return _enhance_pil(image.convert("I;16"), **kw)
     target = "RGBA" if mode in ("P", "PA") and ("transparency" in image.info or mode == "PA") \
@@ -235,7 +247,8 @@ def enhance(image, weights=None, device=None, tile=None, direction="enhance", *,
     Returns:
         path -> float32 array in [0, 1] laid out like the file (H x W gray,
         H x W x 4 with the file's alpha, or H x W x 3); nothing is written.
-        PIL image -> PIL image of the same mode (palette/CMYK/... -> RGB or RGBA).
+        PIL image -> PIL image of the same mode (palette/CMYK/... -> RGB or RGBA;
+        I and F keep their full precision: I as 16-bit values, F as floats in [0, 1]).
         array -> array of the same dtype and layout.
     """
     if direction not in DIRECTIONS:

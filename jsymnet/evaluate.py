@@ -24,12 +24,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from .errors import JsymnetError
 from . import metrics
 from .checkpoint import DEFAULT_WEIGHTS, default_weights, load_model
-from .data.datasets import dataset_pairs, read_pair
+from .data.datasets import check_pair_sizes, dataset_pairs, read_pair
+from .data.pairs import PairingError
 from .data.image_io import to_uint8, write_image
 from .enhance import run_rgb
-from .utils.fileio import atomic_write_text
+from .utils.fileio import atomic_write_text, check_writable_dir
 
 RANDOM_WEIGHTS = "random"
 SHEET_ROW_HEIGHT = 192     # pixels per row of the comparison sheet
@@ -37,7 +39,7 @@ SHEET_LABEL_HEIGHT = 22
 CSV_FIELDS = ("name", "width", "height", "psnr", "ssim", "input_psnr", "input_ssim", "seconds")
 
 
-class WeightsNotFoundError(FileNotFoundError):
+class WeightsNotFoundError(JsymnetError, FileNotFoundError):
     """No weights were given and none ship with jsymnet."""
 
 
@@ -147,7 +149,9 @@ def evaluate(model, pairs, out_dir, convention=metrics.RELEASE, limit=None, max_
     out_dir = Path(out_dir)
     pairs = list(pairs)[:limit] if limit else list(pairs)
     if not pairs:
-        raise ValueError("nothing to evaluate: the dataset has no pairs (or --limit is 0)")
+        raise PairingError("nothing to evaluate: the dataset has no pairs (or --limit is 0)")
+    check_pair_sizes(pairs)       # before any work: a bad pair must not cost a run
+    check_writable_dir(out_dir)
     rows, triples = [], []
     bar = tqdm(pairs, desc="enhance", unit="img", disable=not progress, dynamic_ncols=True)
     for pair in bar:

@@ -38,6 +38,7 @@ import tempfile
 import warnings
 from pathlib import Path
 
+from .errors import JsymnetError
 from .utils import limits, malloc_tuning
 
 DEVICE_ENV = "JSYMNET_DEVICE"
@@ -52,7 +53,7 @@ _state = {"prepared": False, "device": None, "onednn": None, "warned": False,
           "malloc": None}
 
 
-class RuntimeSetupError(RuntimeError):
+class RuntimeSetupError(JsymnetError, RuntimeError):
     """The runtime cannot honour what was asked (e.g. CUDA without a GPU)."""
 
 

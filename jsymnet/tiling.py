@@ -75,13 +75,14 @@ import jittor as jt
 import numpy as np
 from jittor import nn
 
+from .errors import JsymnetError
 from .models.codec import HaarCodec, VGGCodec
 from .models.rram import RRAM, DenseSubnet, ResBlockSubnet
 
 DEFAULT_RAM_BUDGET_GB = 3.0
 
 
-class TilingError(ValueError):
+class TilingError(JsymnetError, ValueError):
     """The model has a part that the exact tiled execution does not know."""
 
 

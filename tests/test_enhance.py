@@ -79,6 +79,24 @@ def test_pil_images_keep_their_mode(weights, rgb8):
                           np.array(rgba)[:, :, 3])
 
 
+def test_pil_high_precision_modes_are_not_cut_to_8_bits(weights, rgb8):
+    """Modes I (16-bit files open so) and F keep their precision and their mode."""
+    gray16 = (rgb8[:, :, 1].astype(np.int32) * 257 + 100)      # not a multiple of 257
+    out_i = jsymnet.enhance(Image.fromarray(gray16, "I"), weights=weights)
+    ref16 = jsymnet.enhance(gray16.astype(np.uint16), weights=weights)
+    assert out_i.mode == "I" and np.array_equal(np.array(out_i), ref16.astype(np.int32))
+    assert len(np.unique(np.array(out_i) % 257)) > 1        # not 8-bit values scaled up
+
+    grayf = rgb8[:, :, 1].astype(np.float32) / 255.0 + 1e-3
+    out_f = jsymnet.enhance(Image.fromarray(grayf, "F"), weights=weights)
+    ref_f = jsymnet.enhance(grayf, weights=weights)
+    assert out_f.mode == "F" and max_diff(np.array(out_f), ref_f) < 1e-6
+    assert np.abs(np.array(out_f) * 255 - np.round(np.array(out_f) * 255)).max() > 0.01
+
+    with pytest.raises(E.EnhanceError, match="16-bit"):
+        jsymnet.enhance(Image.fromarray(gray16 * 10, "I"), weights=weights)
+
+
 def write_inputs(folder, rgb8):
     """One tiny file of every kind the tool takes; returns {kind: path}."""
     folder.mkdir(parents=True, exist_ok=True)

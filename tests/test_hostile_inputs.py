@@ -284,3 +284,107 @@ def test_absurd_model_sizes_are_refused_before_building(tmp_path):
              "state_dict": {}}, str(tmp_path / "noconf.pkl"))
     with pytest.raises(jsymnet.CheckpointError, match="has no config"):
         jsymnet.load_model(tmp_path / "noconf.pkl")
+
+
+BOMB_SCRIPT = """
+import resource, sys
+sys.path.insert(0, {root!r})
+kind, path = sys.argv[1], sys.argv[2]
+try:
+    if kind == "image":
+        from jsymnet.cli.enhance import main
+        rc = main([path, "-o", path + ".out", "--no-progress"])
+    else:
+        from jsymnet.cli.convert import main
+        rc = main([path, "-o", path + ".pkl"])
+finally:
+    print("PEAK_MB", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
+sys.exit(rc)
+"""
+
+
+@pytest.mark.parametrize("kind", ["image", "zero_stride", "zip"])
+def test_bombs_are_refused_with_bounded_memory(kind, tmp_path):
+    """Each bomb in its own process: one-line refusal, exit code, and the process's peak memory
+    stays at what importing jsymnet costs (the bombs grew to 3.5-23.7 GB before)."""
+    import subprocess
+    import sys
+    if kind == "image":
+        path = _png(tmp_path / "bomb.png", 30000, 30000)
+    elif kind == "zero_stride":
+        path = torch_zip(tmp_path / "bomb.pth", (30000, 30000), (0, 0))
+    else:
+        path = torch_zip(tmp_path / "zipbomb.pth", (4,), (1,), storage_bytes=256 * 2 ** 20)
+    out = subprocess.run([sys.executable, "-c", BOMB_SCRIPT.format(root=str(ROOT)), kind,
+                          str(path)], capture_output=True, text=True, timeout=600)
+    peak = int(re.search(r"PEAK_MB (\d+)", out.stdout).group(1))
+    errors = [line for line in out.stderr.splitlines() if line.startswith("error")]
+    assert out.returncode in (1, 2) and "Traceback" not in out.stderr, out.stderr[-2000:]
+    assert len(errors) == 1 or (kind == "image" and "decompression bomb" in out.stderr)
+    assert peak < 1500, f"{kind}: peak {peak} MB"
+    assert not list(tmp_path.glob("*.pkl")) and not list(tmp_path.glob("**/*_enh.png"))
+
+
+def _pair_folder(root, sizes):
+    from PIL import Image
+    for side, (w, h) in zip(("low", "high"), sizes):
+        (root / side).mkdir(parents=True, exist_ok=True)
+        Image.fromarray(np.full((h, w, 3), 40, np.uint8)).save(root / side / "a.png")
+        Image.fromarray(np.full((16, 16, 3), 40, np.uint8)).save(root / side / "b.png")
+    return root
+
+
+def test_pair_size_mismatch_is_one_line_before_any_work(tmp_path, capsys):
+    """It was a traceback after enhancing, and left images/ without results.csv."""
+    from conftest import tiny_config
+    from jsymnet.cli.test import main
+    ckpt = tmp_path / "tiny.pkl"
+    jsymnet.save_checkpoint(ckpt, jsymnet.build_model(tiny_config()))
+    data = _pair_folder(tmp_path / "d", [(16, 12), (12, 16)])
+    rc = main(["--low", str(data / "low"), "--high", str(data / "high"), "--weights", str(ckpt),
+               "--out", str(tmp_path / "o"), "--no-progress"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "Traceback" not in err and "differ in size" in err
+    assert "a: " in err and "16x12" in err and "12x16" in err
+    assert not (tmp_path / "o" / "images").exists()
+
+
+def test_unwritable_output_folder_is_found_before_any_image(tmp_path, capsys):
+    """An output folder that cannot be made is reported first, not after all the work."""
+    from conftest import tiny_config
+    from jsymnet.cli.enhance import main as enhance_main
+    from jsymnet.cli.test import main as test_main
+    ckpt = tmp_path / "tiny.pkl"
+    jsymnet.save_checkpoint(ckpt, jsymnet.build_model(tiny_config()))
+    data = _pair_folder(tmp_path / "d", [(16, 16), (16, 16)])
+    (tmp_path / "plain_file").write_text("x")
+    blocked = tmp_path / "plain_file" / "out"      # below a file: no one can make it, not root
+    rc = enhance_main([str(data / "low"), "-o", str(blocked), "--weights", str(ckpt),
+                       "--no-progress"])
+    err = capsys.readouterr()
+    assert rc == 2 and "cannot write into the output folder" in err.err
+    assert "done" not in err.out + err.err
+    rc = test_main(["--low", str(data / "low"), "--high", str(data / "high"),
+                    "--weights", str(ckpt), "--out", str(blocked), "--no-progress"])
+    assert rc == 2 and "cannot write into the output folder" in capsys.readouterr().err
+
+
+def test_every_error_jsymnet_raises_is_one_type_that_every_tool_reports():
+    import importlib
+    import inspect
+    import pkgutil
+    from jsymnet.cli import EXPECTED_ERRORS
+    errors = []
+    for info in pkgutil.walk_packages(jsymnet.__path__, "jsymnet."):
+        if info.name.startswith(("jsymnet.reference", "jsymnet.benchmark")):
+            continue
+        module = importlib.import_module(info.name)
+        errors += [obj for _, obj in inspect.getmembers(module, inspect.isclass)
+                   if issubclass(obj, Exception) and obj.__module__ == info.name]
+    assert len(errors) >= 12
+    stray = [e.__name__ for e in errors if not issubclass(e, jsymnet.JsymnetError)]
+    assert not stray, f"errors outside JsymnetError: {stray}"
+    assert jsymnet.JsymnetError in EXPECTED_ERRORS
+    for tool in ("enhance", "test", "train", "convert"):
+        text = (ROOT / "jsymnet" / "cli" / f"{tool}.py").read_text()
+        assert "except EXPECTED_ERRORS" in text, tool

@@ -12,9 +12,8 @@ release-vgg (the release's vgg16.weight -> codec weights). See weights/README.md
 import argparse
 import sys
 
-from ..checkpoint import CheckpointError
-from ..config import ConfigError
-from ..convert import KINDS, ConvertError, convert
+from . import EXPECTED_ERRORS, report
+from ..convert import KINDS, convert
 
 
 def main(argv=None):
@@ -34,9 +33,8 @@ def main(argv=None):
     try:
         convert(args.input, args.output, config=args.config, kind=args.kind,
                 codec_only=args.codec_only, log=print)
-    except (ConvertError, CheckpointError, ConfigError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    except EXPECTED_ERRORS as exc:
+        return report(exc)
     return 0
 
 

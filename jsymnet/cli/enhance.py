@@ -80,7 +80,8 @@ def main(argv=None):
         os.environ[MAX_PIXELS_ENV] = os.environ["OPENCV_IO_MAX_IMAGE_PIXELS"] = pixels
     import jsymnet  # prepares Jittor (before any jittor import)
     import jsymnet.enhance  # noqa: F401  (the module; jsymnet.enhance itself is the function)
-    from . import python_handles_interrupts
+    from . import EXPECTED_ERRORS, python_handles_interrupts, report
+    from ..utils.fileio import check_writable_dir
     python_handles_interrupts()
     from tqdm import tqdm
     E = sys.modules["jsymnet.enhance"]
@@ -95,11 +96,11 @@ def main(argv=None):
         print(f"error: -o {args.out} is a file, not a folder", file=sys.stderr)
         return EXIT_USAGE
     try:
+        check_writable_dir(args.out)     # before any image is computed
         device = jsymnet.use_device(args.device)
         model = E.get_model(args.weights)
-    except (E.EnhanceError, jsymnet.CheckpointError, jsymnet.runtime.RuntimeSetupError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+    except EXPECTED_ERRORS as exc:
+        return report(exc)
 
     jobs, skipped = E.plan_outputs(items, args.out, args.suffix, args.ext, args.skip_existing)
     failed, done = [], 0

@@ -56,8 +56,8 @@ def main(argv=None):
     args = parse_args(argv)
     import jsymnet  # prepares Jittor (before any jittor import)
     from jsymnet import evaluate, metrics
-    from jsymnet.config import ConfigError, load_config
-    from jsymnet.data import DatasetNotFoundError, ImageReadError, PairingError
+    from jsymnet.config import load_config
+    from . import EXPECTED_ERRORS, report
 
     try:
         jsymnet.use_device(args.device)
@@ -72,11 +72,8 @@ def main(argv=None):
                                split=args.split, limit=args.limit, max_side=args.max_side,
                                convention=convention, sheet_count=args.sheet,
                                progress=not args.no_progress)
-    except (DatasetNotFoundError, PairingError, ImageReadError, ConfigError,
-            evaluate.WeightsNotFoundError, jsymnet.CheckpointError,
-            jsymnet.runtime.RuntimeSetupError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    except EXPECTED_ERRORS as exc:
+        return report(exc)
     print(summary.table())
     print(f"wrote {out}/: images/, results.csv, summary.txt, summary.json"
           + (", comparison.png" if args.sheet else ""))

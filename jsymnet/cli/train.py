@@ -74,10 +74,9 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     import jsymnet  # prepares Jittor before it is imported
-    from jsymnet.config import ConfigError, load_config
-    from jsymnet.data import PairingError
-    from jsymnet.engine.trainer import ResumeError, train
-    from jsymnet.models.codec import CodecWeightsError
+    from jsymnet.config import load_config
+    from jsymnet.engine.trainer import train
+    from . import EXPECTED_ERRORS, report
 
     overrides = parse_set(args.set)
     if args.data_root:
@@ -89,10 +88,8 @@ def main(argv=None):
         trainer, summary = train(cfg, work_dir, resume=args.resume,
                                  auto_resume=args.auto_resume, progress=not args.no_progress,
                                  max_steps=args.max_steps)
-    except (ConfigError, ResumeError, jsymnet.CheckpointError, CodecWeightsError,
-            PairingError, FileNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    except EXPECTED_ERRORS as exc:
+        return report(exc)
     if trainer.main:
         print(f"run folder: {work_dir}")
         for k in ("iter", "finished", "interrupted", "seconds", "best_psnr", "best_iter",

@@ -17,6 +17,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ..errors import JsymnetError
 from ..utils.fileio import atomic_path
 from ..utils.limits import DEFAULT_MAX_IMAGE_PIXELS, MAX_PIXELS_ENV
 
@@ -25,7 +26,7 @@ IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", "
 EXIF_ORIENTATION_TAG = 0x0112
 
 
-class ImageReadError(ValueError):
+class ImageReadError(JsymnetError, ValueError):
     """An image file is missing, unreadable or of a kind jsymnet does not take."""
 
 
@@ -100,6 +101,18 @@ def _check_header(path):
     if frames > 1:
         raise ImageReadError(f"{path} is an animation of {frames} frames; jsymnet enhances "
                              f"still images: extract the frames first (e.g. with ffmpeg)")
+
+
+def image_size(path):
+    """(width, height) of ``path`` as :func:`read_image` returns it (EXIF orientation
+    applied), from the header alone; None when Pillow cannot parse the header."""
+    from PIL import Image
+    try:
+        with Image.open(path) as im:
+            w, h = im.size
+    except Exception:
+        return None
+    return (h, w) if exif_orientation(path) in (5, 6, 7, 8) else (w, h)
 
 
 def _decode(path):

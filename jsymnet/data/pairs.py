@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..errors import JsymnetError
 from .image_io import is_image_file
 
 LOL_URL = "https://daooshee.github.io/BMVC2018website/ (LOL, Wei et al. 2018)"
@@ -46,11 +47,11 @@ LAYOUTS = {
 }
 
 
-class DatasetNotFoundError(FileNotFoundError):
+class DatasetNotFoundError(JsymnetError, FileNotFoundError):
     """A dataset folder is missing; the message shows the expected layout."""
 
 
-class PairingError(ValueError):
+class PairingError(JsymnetError, ValueError):
     """The low and high folders do not pair up; the message lists the names."""
 
 

@@ -23,8 +23,10 @@ resume.
 import jittor as jt
 import numpy as np
 
+from ..errors import JsymnetError
 
-class OptimizerStateError(ValueError):
+
+class OptimizerStateError(JsymnetError, ValueError):
     """A saved optimizer state does not fit this optimizer; the message says why."""
 
 

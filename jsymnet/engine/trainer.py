@@ -44,6 +44,7 @@ from pathlib import Path
 import jittor as jt
 import numpy as np
 
+from ..errors import JsymnetError
 from ..checkpoint import load_state, read_checkpoint, save_checkpoint
 from ..config import dump_config, load_config
 from ..models import build_model
@@ -57,7 +58,7 @@ LATEST, BEST, FINAL = "latest.pkl", "best.pkl", "final.pkl"
 LOG_NAME = "log.jsonl"
 
 
-class ResumeError(ValueError):
+class ResumeError(JsymnetError, ValueError):
     """A checkpoint cannot continue this run; the message says why."""
 
 

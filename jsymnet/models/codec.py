@@ -10,11 +10,12 @@ import jittor as jt
 import numpy as np
 from jittor import nn
 
+from ..errors import JsymnetError
 from ..convert import ConvertError, read_pickle
 from ..resources import resolve_file
 from .registry import register_codec
 
-class CodecWeightsError(ValueError):
+class CodecWeightsError(JsymnetError, ValueError):
     """A codec weights file is missing or does not hold VGG-16 conv1_1 / conv1_2."""
 
 

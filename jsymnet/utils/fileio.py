@@ -4,6 +4,13 @@ import os
 import tempfile
 from pathlib import Path
 
+from ..errors import JsymnetError
+
+
+
+class OutputDirError(JsymnetError, OSError):
+    """An output folder cannot be made or written to."""
+
 
 @contextlib.contextmanager
 def atomic_path(path):
@@ -35,3 +42,18 @@ def atomic_path(path):
 def atomic_write_text(path, text):
     with atomic_path(path) as tmp:
         tmp.write_text(text)
+
+
+def check_writable_dir(path):
+    """Make folder ``path`` (and its parents) and prove a file can be written there, before
+    any long work whose results would go there; raises an :class:`OutputDirError`."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".jsymnet-probe-", dir=path)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise OutputDirError(f"cannot write into the output folder {path}: "
+                             f"{exc.strerror or exc}; choose another one") from None
+    return path
