@@ -11,10 +11,11 @@ from pathlib import Path
 
 import yaml
 
+from .errors import JsymnetError
 from . import resources
 
 
-class ConfigError(ValueError):
+class ConfigError(JsymnetError, ValueError):
     """A configuration key or value is wrong; the message names it."""
 
 
@@ -102,7 +103,8 @@ SCHEMA = {
         },
     },
     "data": {
-        "dataset": _f("lol", choices=("lol", "fivek", "folder", "sample")),
+        "dataset": _f("lol", choices=("lol", "fivek", "folder", "sample", "lowlight"),
+                      doc="lowlight: well-exposed photos, inputs synthesised on the fly"),
         "root": _f(None, types=(str,), optional=True, doc="dataset folder"),
         "crop": _f(180, doc="training crop size"),
         "vflip": _f(True), "hflip": _f(True), "transpose": _f(True),
@@ -115,6 +117,12 @@ SCHEMA = {
         "sample_size": _f(320, doc="sample set: long side of the photos, pixels"),
         "sample_variants": _f([4, 2], types=(list,),
                               doc="sample set: distorted inputs per train / test photo"),
+        "lowlight_train": _f(["train"], types=(list,),
+                             doc="lowlight dataset: folders under data.root to train on"),
+        "lowlight_test": _f(["test"], types=(list,),
+                            doc="lowlight dataset: folders under data.root to test on"),
+        "lowlight_test_ev": _f(-2.0, types=(float,),
+                               doc="lowlight dataset: exposure change of the test inputs"),
         "eval_max_side": _f(None, types=(int,), optional=True,
                             doc="downscale test pairs to this long side (quick runs; not "
                                 "the paper protocol)"),

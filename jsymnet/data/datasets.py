@@ -9,14 +9,18 @@ so a run is reproducible whatever the number of workers.
 :func:`dataset_pairs` resolves a dataset name (lol, fivek, folder, sample)
 and a split to the list of pairs; :func:`build_dataset` wraps it from a config.
 """
+from pathlib import Path
+
 import numpy as np
 from jittor.dataset import Dataset
 
-from .image_io import read_image, resize_max_side
-from .pairs import DatasetNotFoundError, fivek_pairs, folder_pairs, lol_pairs
+from .image_io import image_size, read_image, resize_max_side
+from .lowlight import evaluation_input, underexpose
+from .pairs import (DatasetNotFoundError, PairingError, fivek_pairs, folder_pairs, images_by_stem, lol_pairs,
+                    natural_key)
 from .sample import ensure_sample_set
 
-DATASETS = ("lol", "fivek", "folder", "sample")
+DATASETS = ("lol", "fivek", "folder", "sample", "lowlight")
 
 
 def dataset_pairs(name, split="test", root=None, low=None, high=None, data_cfg=None):
@@ -44,13 +48,31 @@ def dataset_pairs(name, split="test", root=None, low=None, high=None, data_cfg=N
     return fivek_pairs(root, split, data_cfg["fivek_train_count"])
 
 
+def _size_mismatch(pair, low_size, high_size):
+    return (f"pair {pair.name}: {pair.low} is {low_size[0]}x{low_size[1]} but {pair.high} is "
+            f"{high_size[0]}x{high_size[1]}")
+
+
+def check_pair_sizes(pairs):
+    """Refuse, from the headers and before any work, pairs whose two images differ in size."""
+    bad = []
+    for pair in pairs:
+        low, high = image_size(pair.low), image_size(pair.high)
+        if low is not None and high is not None and low != high:
+            bad.append(_size_mismatch(pair, low, high))
+    if bad:
+        more = f"\n  ... and {len(bad) - 10} more" if len(bad) > 10 else ""
+        raise PairingError(f"{len(bad)} pair(s) whose low and high images differ in size (a "
+                           f"pair must be one scene at one size; fix or remove them):\n  "
+                           + "\n  ".join(bad[:10]) + more)
+
+
 def read_pair(pair, max_side=None):
     """(low, high) RGB float32 H x W x 3 of a pair; sizes must agree."""
     low, high = read_image(pair.low), read_image(pair.high)
     if low.shape != high.shape:
-        raise ValueError(f"pair {pair.name}: {pair.low} is {low.shape[1]}x{low.shape[0]} but "
-                         f"{pair.high} is {high.shape[1]}x{high.shape[0]}; a pair must have "
-                         f"one size")
+        raise PairingError(_size_mismatch(pair, low.shape[1::-1], high.shape[1::-1])
+                           + "; a pair must have one size")
     return resize_max_side(low, max_side), resize_max_side(high, max_side)
 
 
@@ -123,9 +145,90 @@ class PairedImageDataset(Dataset):
         return low.transpose(2, 0, 1).copy(), high.transpose(2, 0, 1).copy()
 
 
+class LowLightDataset(Dataset):
+    """Well-exposed photos as targets, their inputs synthesised by :mod:`.lowlight`.
+
+    Training (``train=True``): each item is a random crop and flip of a photo
+    and a fresh random low-light capture of that crop, both drawn from
+    ``(seed, epoch, index)``, so that 300 photos give a new pair every time
+    and a resumed run sees exactly the pairs it would have seen. Testing: the
+    fixed input of each photo at exposure ``test_ev`` (seeded by its name).
+    """
+
+    def __init__(self, targets, train=False, crop=None, vflip=True, hflip=True, transpose=True,
+                 seed=0, test_ev=-2.0, max_side=None, cache=False, batch_size=1, shuffle=None,
+                 num_workers=0):
+        super().__init__()
+        if not targets:
+            raise ValueError("a dataset needs at least one photo")
+        self.targets = list(targets)   # [(name, path)]
+        self.train = train
+        self.crop = crop if train else None
+        self.flips = (vflip, hflip, transpose) if train else (False, False, False)
+        self.seed = seed
+        self.test_ev = test_ev
+        self.max_side = max_side
+        self._cache = {} if cache else None
+        self.set_attrs(total_len=len(self.targets), batch_size=batch_size,
+                       shuffle=train if shuffle is None else shuffle, num_workers=num_workers)
+
+    @property
+    def names(self):
+        return [n for n, _ in self.targets]
+
+    def num_pairs(self):
+        return len(self.targets)
+
+    def _target(self, index):
+        if self._cache is not None and index in self._cache:
+            return self._cache[index]
+        img = resize_max_side(read_image(self.targets[index][1]), self.max_side)
+        if self._cache is not None:
+            self._cache[index] = img
+        return img
+
+    def pair(self, index):
+        """(low, high) H x W x 3 float32 of item ``index``."""
+        high = self._target(index)
+        if self.train:
+            rng = np.random.default_rng([self.seed, self.epoch_id, index])
+            high = augment_pair(high, high, rng, self.crop, *self.flips)[0]
+            return underexpose(high, rng)[0], high
+        return evaluation_input(high, self.targets[index][0], self.test_ev, self.seed), high
+
+    def __getitem__(self, index):
+        low, high = self.pair(index)
+        return low.transpose(2, 0, 1).copy(), high.transpose(2, 0, 1).copy()
+
+
+def lowlight_targets(root, folders):
+    """[(name, path)] of the photos in ``root/<folder>`` for each folder, sorted by name."""
+    if root is None:
+        raise DatasetNotFoundError("no folder given for the lowlight dataset: pass --data-root "
+                                   "ROOT (or set data.root in the config); ROOT holds one "
+                                   "folder of well-exposed photos per split name in "
+                                   "data.lowlight_train / data.lowlight_test")
+    out = []
+    for folder in folders:
+        photos = images_by_stem(Path(root) / folder)
+        out += [(f"{folder}/{n}", photos[n]) for n in sorted(photos, key=natural_key)]
+    return out
+
+
 def build_dataset(cfg, split="train", root=None, low=None, high=None, **kwargs):
-    """A :class:`PairedImageDataset` from a validated config (``data`` and ``train`` sections)."""
+    """A paired dataset from a validated config (``data`` and ``train`` sections)."""
     data = cfg["data"]
+    if data["dataset"] == "lowlight":
+        train = split == "train"
+        targets = lowlight_targets(root or data["root"],
+                                   data["lowlight_train" if train else "lowlight_test"])
+        opts = dict(train=train, crop=data["crop"], vflip=data["vflip"], hflip=data["hflip"],
+                    transpose=data["transpose"], seed=cfg["train"]["seed"],
+                    test_ev=data["lowlight_test_ev"],
+                    max_side=None if train else data["eval_max_side"],
+                    batch_size=cfg["train"]["batch_size"] if train else 1)
+        opts.update(kwargs)
+        return LowLightDataset(targets, **opts)
     pairs = dataset_pairs(data["dataset"], split, root, low, high, data)
     train = split == "train"
     opts = dict(train=train, crop=data["crop"], vflip=data["vflip"], hflip=data["hflip"],
@@ -137,5 +240,5 @@ def build_dataset(cfg, split="train", root=None, low=None, high=None, **kwargs):
     return PairedImageDataset(pairs, **opts)
 
 
-__all__ = ["DATASETS", "PairedImageDataset", "augment_pair", "build_dataset", "dataset_pairs",
+__all__ = ["DATASETS", "LowLightDataset", "PairedImageDataset", "lowlight_targets", "check_pair_sizes", "augment_pair", "build_dataset", "dataset_pairs",
            "read_pair"]
