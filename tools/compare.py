@@ -1,0 +1,256 @@
+#!/usr/bin/env python
+"""Compare models with classical baselines on the same images: the default model's report card.
+
+Methods (every one a function of the input image alone):
+
+  input      no change
+  gamma      a global gamma that brings the mean luminance to mid-grey (0.5)
+  exposure   a linear-light gain that brings the median luminance to mid-grey (18% linear)
+  clahe      CLAHE on the lightness of CIELAB (OpenCV, clip 2.0, 8 x 8 tiles)
+  and every --model NAME=CHECKPOINT, through jsymnet's one inference path.
+
+Sets:
+  bsds@EV    --bsds ROOT/test photos, inputs synthesised at EV stops with noise
+             (jsymnet.data.lowlight.evaluation_input, seeded by name: the same for every method)
+  fivek      the --fivek pairs (FOLDER/low, FOLDER/high matched by name)
+  lol        the --lol photos (no target): mean luminance, and a sheet (one row a photo,
+             one column a method) written to OUT/lol_sheet.png
+
+With --synthesis-sheet, OUT/synthesis_sheet.png shows training inputs drawn from
+the first --bsds photos (and synthesis_sheet.txt their parameters).
+
+Writes OUT/compare.csv (every image, method and score), OUT/compare.md (the mean
+table), the sheets; prints the table.
+
+Example (the README's table):
+  python tools/compare.py --bsds ../shared/data/bsds500/test --fivek ../shared/data/fivek_dpe \\
+      --lol ../shared/data/lol_low --model sample=weights/jsymnet_sample.pkl \\
+      --model default=weights/jsymnet_default.pkl --out results/compare
+"""
+import argparse
+import csv
+import io
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+
+MID_GREY = 0.5            # sRGB mean the gamma baseline aims at
+MID_GREY_LINEAR = 0.18    # linear-light median the exposure baseline aims at
+CLAHE_CLIP, CLAHE_TILES = 2.0, 8
+LUMA_709 = np.array([0.2126, 0.7152, 0.0722], np.float32)
+
+
+def luminance(img):
+    """Mean BT.709 luma of an sRGB image (the brightness figure of the LOL rows)."""
+    return float((np.asarray(img, np.float32) @ LUMA_709).mean())
+
+
+def gamma_to_mid_grey(img):
+    """x ** g with g chosen (bisection) so that the mean luma is 0.5."""
+    y = np.clip(img @ LUMA_709, 1e-4, 1.0)
+    lo, hi = 0.05, 5.0
+    for _ in range(40):
+        g = (lo * hi) ** 0.5
+        if (y ** g).mean() > MID_GREY:
+            lo = g
+        else:
+            hi = g
+    return np.power(np.clip(img, 0.0, 1.0), (lo * hi) ** 0.5).astype(np.float32)
+
+
+def exposure_to_mid_grey(img):
+    """Linear-light gain so that the median linear luma is 0.18, then back to sRGB."""
+    from jsymnet.data.synthesis import _linear_to_srgb, _srgb_to_linear
+    lin = _srgb_to_linear(np.clip(img, 0.0, 1.0))
+    median = float(np.median(lin @ LUMA_709))
+    gain = MID_GREY_LINEAR / max(median, 1e-4)
+    return _linear_to_srgb(lin * gain).astype(np.float32)
+
+
+def clahe_lightness(img):
+    """OpenCV CLAHE on the L channel of CIELAB."""
+    u8 = np.clip(np.round(img * 255), 0, 255).astype(np.uint8)
+    lab = cv2.cvtColor(u8, cv2.COLOR_RGB2LAB)
+    clahe = cv2.createCLAHE(clipLimit=CLAHE_CLIP, tileGridSize=(CLAHE_TILES, CLAHE_TILES))
+    lab[..., 0] = clahe.apply(lab[..., 0])
+    return cv2.cvtColor(lab, cv2.COLOR_LAB2RGB).astype(np.float32) / 255.0
+
+
+BASELINES = {"input": lambda x: x, "gamma": gamma_to_mid_grey,
+             "exposure": exposure_to_mid_grey, "clahe": clahe_lightness}
+
+
+def model_method(path):
+    import jsymnet
+    model = jsymnet.load_model(path)
+    from jsymnet.enhance import run_rgb
+    return lambda x: run_rgb(model, x)
+
+
+def bsds_items(folder, ev, limit):
+    from jsymnet.data.image_io import read_image
+    from jsymnet.data.lowlight import evaluation_input
+    from jsymnet.data.pairs import images_by_stem, natural_key
+    photos = images_by_stem(folder)
+    names = sorted(photos, key=natural_key)[:limit]
+    for name in names:
+        high = read_image(photos[name])
+        # the lowlight dataset names test photos "<folder>/<stem>"
+        yield name, evaluation_input(high, f"{os.path.basename(os.path.normpath(folder))}/{name}",
+                               ev), high
+
+
+def pair_items(folder, limit):
+    from jsymnet.data.datasets import read_pair
+    from jsymnet.data.pairs import folder_pairs
+    for pair in folder_pairs(os.path.join(folder, "low"), os.path.join(folder, "high"))[:limit]:
+        low, high = read_pair(pair)
+        yield pair.name, low, high
+
+
+def score_set(label, items, methods, rows, progress=True):
+    from tqdm import tqdm
+    from jsymnet import metrics
+    from jsymnet.data.image_io import to_uint8
+    for name, low, high in tqdm(list(items), desc=label, unit="img", disable=not progress):
+        for method, fn in methods.items():
+            out = fn(low)
+            psnr, ssim = metrics.psnr_ssim(to_uint8(out), to_uint8(high))
+            rows.append({"set": label, "image": name, "method": method, "psnr": psnr,
+                         "ssim": ssim, "luminance": luminance(out)})
+
+
+def lol_sheet(folder, methods, out_dir, rows, height=200):
+    from jsymnet.data.image_io import read_image, to_uint8, write_image
+    from jsymnet.data.pairs import images_by_stem, natural_key
+    from jsymnet.evaluate import _labelled
+    photos = images_by_stem(folder)
+    sheet = []
+    for name in sorted(photos, key=natural_key):
+        low = read_image(photos[name])
+        panels = []
+        for method, fn in methods.items():
+            out = fn(low)
+            lum = luminance(out)
+            rows.append({"set": "lol", "image": name, "method": method, "psnr": float("nan"),
+                         "ssim": float("nan"), "luminance": lum})
+            panels.append(_labelled(to_uint8(out), f"{name} {method} L={lum:.2f}", height))
+        gap = np.full((panels[0].shape[0], 4, 3), 255, np.uint8)
+        row = [p for panel in panels for p in (panel, gap)][:-1]
+        sheet.append(np.concatenate(row, axis=1))
+    width = max(r.shape[1] for r in sheet)
+    sheet = [np.pad(r, ((0, 4), (0, width - r.shape[1]), (0, 0)), constant_values=255)
+             for r in sheet]
+    write_image(os.path.join(out_dir, "lol_sheet.png"), np.concatenate(sheet, axis=0))
+
+
+def synthesis_sheet(folder, out_dir, count=4, draws=5, height=160):
+    """OUT/synthesis_sheet.png: ``count`` photos (rows), the photo and ``draws`` random
+    training inputs of it (columns), each labelled with its parameters."""
+    from jsymnet.data.image_io import read_image, to_uint8, write_image
+    from jsymnet.data.lowlight import describe_params, underexpose
+    from jsymnet.data.pairs import images_by_stem, natural_key
+    from jsymnet.evaluate import _labelled
+    photos = images_by_stem(folder)
+    rows, lines = [], []
+    for name in sorted(photos, key=natural_key)[:count]:
+        high = read_image(photos[name])
+        panels = [_labelled(to_uint8(high), f"{name} target", height)]
+        for k in range(draws):
+            low, params = underexpose(high, np.random.default_rng([k, len(rows)]))
+            short = "unchanged" if params["identity"] else \
+                f"ev {params['ev']:+.1f} shot {params['shot']:.0e}"
+            panels.append(_labelled(to_uint8(low), short, height))
+            lines.append(f"{name} draw {k}: {describe_params(params)}")
+        gap = np.full((panels[0].shape[0], 4, 3), 255, np.uint8)
+        rows.append(np.concatenate([p for panel in panels for p in (panel, gap)][:-1], axis=1))
+    width = max(r.shape[1] for r in rows)
+    rows = [np.pad(r, ((0, 4), (0, width - r.shape[1]), (0, 0)), constant_values=255)
+            for r in rows]
+    write_image(os.path.join(out_dir, "synthesis_sheet.png"), np.concatenate(rows, axis=0))
+    return lines
+
+
+def table(rows, methods):
+    sets = list(dict.fromkeys(r["set"] for r in rows))
+    lines = ["| set | " + " | ".join(methods) + " |", "|---" * (len(methods) + 1) + "|"]
+    for s in sets:
+        cells = []
+        for m in methods:
+            sel = [r for r in rows if r["set"] == s and r["method"] == m]
+            if s == "lol":
+                cells.append(f"L {np.mean([r['luminance'] for r in sel]):.3f}")
+            else:
+                cells.append(f"{np.mean([r['psnr'] for r in sel]):.2f} / "
+                             f"{np.mean([r['ssim'] for r in sel]):.3f}")
+        n = len({r["image"] for r in rows if r["set"] == s})
+        lines.append(f"| {s} ({n}) | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--bsds", help="folder of well-exposed test photos (BSDS500 test)")
+    p.add_argument("--ev", type=float, nargs="+", default=[-1.0, -2.0, -3.0, -4.0],
+                   help="exposure changes of the --bsds inputs (default: %(default)s)")
+    p.add_argument("--fivek", help="folder with low/ and high/ pairs")
+    p.add_argument("--lol", help="folder of real low-light photos (no targets)")
+    p.add_argument("--model", action="append", default=[], metavar="NAME=CHECKPOINT",
+                   help="a jsymnet checkpoint to compare (repeatable)")
+    p.add_argument("--synthesis-sheet", action="store_true",
+                   help="also write OUT/synthesis_sheet.png: --bsds photos and random "
+                        "training inputs drawn from them (jsymnet/data/lowlight.py)")
+    p.add_argument("--limit", type=int, help="first N images of each set only")
+    p.add_argument("--out", default="results/compare", help="output folder (default: %(default)s)")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    args = p.parse_args(argv)
+    if not (args.bsds or args.fivek or args.lol):
+        p.error("give at least one of --bsds, --fivek, --lol")
+
+    from jsymnet import JsymnetError, use_device
+    from jsymnet.cli import python_handles_interrupts
+    from jsymnet.utils.fileio import atomic_write_text
+    python_handles_interrupts()
+    try:
+        use_device(args.device)
+        methods = dict(BASELINES)
+        for spec in args.model:
+            name, sep, path = spec.partition("=")
+            if not sep or not name or not path:
+                p.error(f"--model takes NAME=CHECKPOINT, got {spec!r}")
+            methods[name] = model_method(path)
+        os.makedirs(args.out, exist_ok=True)
+        rows = []
+        if args.synthesis_sheet and args.bsds:
+            lines = synthesis_sheet(args.bsds, args.out)
+            atomic_write_text(os.path.join(args.out, "synthesis_sheet.txt"), "\n".join(lines)
+                              + "\n")
+        for ev in (args.ev if args.bsds else []):
+            score_set(f"bsds@{ev:+g}", bsds_items(args.bsds, ev, args.limit), methods, rows)
+        if args.fivek:
+            score_set("fivek", pair_items(args.fivek, args.limit), methods, rows)
+        if args.lol:
+            lol_sheet(args.lol, methods, args.out, rows)
+    except JsymnetError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=["set", "image", "method", "psnr", "ssim",
+                                             "luminance"], lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_text(os.path.join(args.out, "compare.csv"), buf.getvalue())
+    md = table(rows, list(methods))
+    atomic_write_text(os.path.join(args.out, "compare.md"), md)
+    print("PSNR (dB) / SSIM, release convention; lol: mean luminance (BT.709)")
+    print(md)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
