@@ -9,7 +9,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 # Files a wheel carries inside the package (jsymnet/_bundled/), so that an installed
 # jsymnet finds its configs and its default model from any folder. The repository's
 # top-level configs/ and weights/ stay the source; jsymnet/resources.py lists them.
-BUNDLED = ["configs/*.yaml", "configs/ablations/*.yaml", "weights/jsymnet_sample.pkl"]
+BUNDLED = ["configs/*.yaml", "configs/ablations/*.yaml", "weights/jsymnet_default.pkl",
+           "weights/jsymnet_sample.pkl"]
 
 
 class BuildWithResources(build_py):

@@ -20,7 +20,7 @@ from . import resources
 from .utils.fileio import atomic_path
 
 FORMAT = "jsymnet-checkpoint"
-DEFAULT_WEIGHTS = resources.DEFAULT_MODEL  # the demo model that ships
+DEFAULT_WEIGHTS = resources.DEFAULT_MODEL  # the default model that ships
 # how a legacy (non-zip) torch.save file starts: a pickled LONG1 of its magic number
 _TORCH_LEGACY = b"\x8a\x0a" + (0x1950A86A20F9469CFC6C).to_bytes(10, "little")
 VERSION = 1
@@ -36,7 +36,7 @@ def state_to_numpy(state):
 
 
 def default_weights():
-    """The shipped demo model (``weights/jsymnet_sample.pkl``, in the installed package
+    """The shipped default model (``weights/jsymnet_default.pkl``, in the installed package
     or the source checkout), or None when it is absent."""
     return resources.default_model()
 

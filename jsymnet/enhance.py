@@ -22,7 +22,7 @@ ground truth:
   untiled one to float32 rounding (the attention's global means are
   accumulated across tiles), with bounded memory.
 
-``weights=None`` is the shipped demo model ``weights/jsymnet_sample.pkl``;
+``weights=None`` is the shipped default model ``weights/jsymnet_default.pkl``;
 loaded models are cached per file, so repeated calls do not rebuild them.
 """
 from pathlib import Path
@@ -54,9 +54,9 @@ def resolve_weights(weights=None):
         default = default_weights()
         if default is None:
             raise EnhanceError(
-                f"the default model {DEFAULT_WEIGHTS} is missing. Train it with "
-                f"`python tools/train.py -c configs/sample.yaml --work-dir runs/sample` and copy "
-                f"its final checkpoint there, or pass weights=<a jsymnet checkpoint> "
+                f"the default model {DEFAULT_WEIGHTS} is missing. Train it with `python "
+                f"tools/train.py -c configs/default.yaml --data-root BSDS500_DIR` and copy its "
+                f"final checkpoint there, or pass weights=<a jsymnet checkpoint> "
                 f"(--weights on the command line)")
         return default
     path = Path(weights).expanduser()
@@ -85,10 +85,11 @@ def clear_model_cache():
 
 
 def auto_max_megapixels(model, base=2.0):
-    """Largest photo run in one piece when no limit is given: ``base`` MP for the demo model.
+    """Largest photo run in one piece when no limit is given: ``base`` MP for the small models.
 
-    Scaled by the widest feature map per image pixel (the demo model: 32
-    channels at a quarter of the pixels, 8 per pixel; the release VGG model:
+    Scaled by the widest feature map per image pixel (the sample model: 32
+    channels at a quarter of the pixels, 8 per pixel; the default model: 64 at
+    a sixteenth, 4 per pixel, capped at ``base``; the release VGG model:
     128 per pixel, so 16 times less, but at least 0.25 MP: a 600 x 400 LOL
     photo runs in one piece).
     """
@@ -231,13 +232,13 @@ def enhance(image, weights=None, device=None, tile=None, direction="enhance", *,
         image: a path (str or Path), a PIL image, or a NumPy array (uint8,
             uint16 or float in [0, 1]; H x W, H x W x 3 or H x W x 4).
         weights: a jsymnet checkpoint path, a loaded model, or None for the
-            shipped demo model (``weights/jsymnet_sample.pkl``). Cached.
+            shipped default model (``weights/jsymnet_default.pkl``). Cached.
         device: "cpu", "cuda" or "auto" switches the backend first (for the
             whole process, :func:`jsymnet.use_device`); None keeps the current one.
         tile: interior tile side in pixels for exact tiled inference; None tiles
             only photos above ``max_megapixels`` (with :data:`DEFAULT_TILE`).
         max_megapixels: None picks it from the model's width
-            (:func:`auto_max_megapixels`: 2 for the demo model).
+            (:func:`auto_max_megapixels`: 2 for the default model).
         tile_overlap: extra context per tile in pixels; the overlap the exact
             tiling needs is set from the architecture, this can only widen it.
         ram_budget_gb: above this, the tiling keeps its full-size maps in

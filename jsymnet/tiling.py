@@ -8,7 +8,7 @@ the *whole* feature map: ``m = sigmoid(W2 PReLU(W1 mean(x_h)))``. So each
 output pixel depends on every input pixel, and a tile run on its own sees the
 wrong means. With T rounds in each of the 3 subnets of each of the B blocks
 there are 3 B T such global averages (72 for the release model, 24 for the
-demo model).
+sample model).
 
 How it is made exact
 --------------------
@@ -61,7 +61,7 @@ Memory: only one tile's activations live in Jittor at a time. Between stages
 the block features (C channels) and, for the subnet being run, two pairs of
 u / x_h maps (mid channels; read and written in alternation, because a tile's
 halo must not see values its neighbour already replaced) are kept as float32
-arrays at the feature resolution. For the demo model (Haar codec: 12 channels
+arrays at the feature resolution. For the sample model (Haar codec: 12 channels
 at half resolution, mid 24) a 12-megapixel photo needs about 1.4 GB of them
 (measured: 4000 x 3000 in 38 s on two CPU cores, peak RSS 2.1 GB).
 When the maps would exceed ``ram_budget_gb`` they are put in memory-mapped

@@ -48,7 +48,7 @@ def test_help_explains_itself():
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0
     for word in ("--dataset", "--weights", "--data-root", "--low", "--limit", "--device",
-                 "jsymnet_sample.pkl", "release convention"):
+                 "jsymnet_default.pkl", "release convention"):
         assert word in out.stdout
 
 

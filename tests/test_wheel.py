@@ -56,7 +56,7 @@ def test_wheel_carries_configs_and_the_default_model(venv):
     names = zipfile.ZipFile(venv["wheel"]).namelist()
     for name in ("jsymnet/_bundled/configs/lol.yaml", "jsymnet/_bundled/configs/sample.yaml",
                  "jsymnet/_bundled/configs/ablations/haar_codec.yaml",
-                 "jsymnet/_bundled/weights/jsymnet_sample.pkl", "jsymnet/cli/enhance.py"):
+                 "jsymnet/_bundled/weights/jsymnet_default.pkl", "jsymnet/cli/enhance.py"):
         assert name in names, name
 
 

@@ -1,10 +1,10 @@
 #!/usr/bin/env python
 """Smoke demo: enhance one underexposed photo and say what was done.
 
-With no IMAGE, a photo bundled with scikit-image is made underexposed by the
-synthesis of jsymnet.data.synthesis and then enhanced, so the demo needs no
-data and no download. Uses --weights (a jsymnet checkpoint), else the shipped
-demo model weights/jsymnet_sample.pkl if present, else an UNTRAINED network
+With no IMAGE, a photo bundled with scikit-image is made a low-light capture
+(-2 EV with sensor noise, jsymnet.data.lowlight) and then enhanced, so the demo
+needs no data and no download. Uses --weights (a jsymnet checkpoint), else the
+shipped default model weights/jsymnet_default.pkl if present, else an UNTRAINED network
 (it then only shows that the pipeline runs).
 
 Example:  python tools/demo.py --out demo.png
@@ -17,12 +17,15 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
+DEMO_EV = -2.0
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("image", nargs="?", help="an underexposed photo (default: a bundled one)")
     p.add_argument("--weights",
-                   help="jsymnet checkpoint (default: weights/jsymnet_sample.pkl if present)")
+                   help="jsymnet checkpoint (default: weights/jsymnet_default.pkl if present)")
     p.add_argument("--out", default="demo_enhanced.png", help="side-by-side output (default: %(default)s)")
     p.add_argument("--max-side", type=int, default=256,
                    help="downscale so the long side is at most this (default: %(default)s)")
@@ -34,7 +37,7 @@ def main(argv=None):
     from jsymnet.checkpoint import default_weights
     from jsymnet.data.image_io import read_image, resize_max_side, write_image
     from jsymnet.data.sample import skimage_data_dir
-    from jsymnet.data.synthesis import describe_operators, distort
+    from jsymnet.data.lowlight import evaluation_input
     from jsymnet.enhance import run_rgb
 
     device = jsymnet.use_device(args.device)
@@ -44,8 +47,8 @@ def main(argv=None):
         what = args.image
     else:
         target = resize_max_side(read_image(skimage_data_dir() / "coffee.png"), args.max_side)
-        low, ops = distort(target, "coffee")
-        what = f"scikit-image's coffee.png, underexposed by {describe_operators(ops)}"
+        low = evaluation_input(target, "coffee", DEMO_EV)
+        what = f"scikit-image's coffee.png as a low-light capture ({DEMO_EV:+g} EV, with noise)"
 
     weights = args.weights or default_weights()
     if weights:

@@ -35,7 +35,7 @@ def parse_args(argv=None):
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders or globs")
     p.add_argument("-o", "--out", required=True, metavar="OUTDIR", help="output folder")
-    p.add_argument("--weights", help="jsymnet checkpoint (default: weights/jsymnet_sample.pkl)")
+    p.add_argument("--weights", help="jsymnet checkpoint (default: weights/jsymnet_default.pkl)")
     p.add_argument("--device", default="auto", choices=("cpu", "cuda", "auto"),
                    help="where to run (default: auto = CUDA if available)")
     p.add_argument("--direction", default="enhance", choices=("enhance", "degrade"),
@@ -49,7 +49,7 @@ def parse_args(argv=None):
                         "set from the architecture, this can only widen it (default: 0)")
     p.add_argument("--max-megapixels", type=float, default=None, metavar="X",
                    help="tile images larger than this automatically (default: from the "
-                        "model's width: 2 for the demo model, 0.25 for the VGG release model)")
+                        "model's width: 2 for the default model, 0.25 for the VGG release model)")
     p.add_argument("--max-image-megapixels", type=float, default=None, metavar="X",
                    help="refuse images larger than this before decoding them (default: "
                         "about 179, Pillow's decompression-bomb threshold; also "

@@ -30,9 +30,9 @@ def parse_args(argv=None):
                    help="which part of the dataset (default: test)")
     p.add_argument("--weights", default=None,
                    help="jsymnet checkpoint (.pkl; convert release .pth files with "
-                        "tools/convert_weights.py). Default: weights/jsymnet_sample.pkl if it "
+                        "tools/convert_weights.py). Default: weights/jsymnet_default.pkl if it "
                         "exists. 'random' = untrained network from --config (smoke test only)")
-    p.add_argument("--config", help="YAML config: data options (and the network for "
+    p.add_argument("-c", "--config", help="YAML config: data options (and the network for "
                                     "--weights random)")
     p.add_argument("--out", default=None, help="output folder (default: results/<dataset>)")
     p.add_argument("--device", default="auto", choices=("cpu", "cuda", "auto"),
