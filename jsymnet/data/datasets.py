@@ -8,6 +8,8 @@ so a run is reproducible whatever the number of workers.
 
 :func:`dataset_pairs` resolves a dataset name (lol, fivek, folder, sample)
 and a split to the list of pairs; :func:`build_dataset` wraps it from a config.
+:class:`LowLightDataset` (``lowlight``) is the same dataset with one hook
+changed: it reads only the target photo and synthesises the input.
 """
 from pathlib import Path
 
@@ -16,8 +18,8 @@ from jittor.dataset import Dataset
 
 from .image_io import image_size, read_image, resize_max_side
 from .lowlight import evaluation_input, underexpose
-from .pairs import (DatasetNotFoundError, PairingError, fivek_pairs, folder_pairs, images_by_stem, lol_pairs,
-                    natural_key)
+from .pairs import (DatasetNotFoundError, Pair, PairingError, fivek_pairs, folder_pairs,
+                    images_by_stem, lol_pairs, natural_key)
 from .sample import ensure_sample_set
 
 DATASETS = ("lol", "fivek", "folder", "sample", "lowlight")
@@ -128,26 +130,37 @@ class PairedImageDataset(Dataset):
         """How many pairs (``len()`` of a Jittor dataset counts batches)."""
         return len(self.pairs)
 
+    def _read(self, index):
+        return read_pair(self.pairs[index], self.max_side)
+
     def load(self, index):
-        """(low, high) H x W x 3 float32 of pair ``index``, before augmentation."""
+        """What is read from disk for item ``index`` (here the (low, high) H x W x 3 float32
+        pair), before augmentation; kept in memory with ``cache=True``."""
         if self._cache is not None and index in self._cache:
             return self._cache[index]
-        item = read_pair(self.pairs[index], self.max_side)
+        item = self._read(index)
         if self._cache is not None:
             self._cache[index] = item
         return item
 
-    def __getitem__(self, index):
+    def pair(self, index):
+        """(low, high) H x W x 3 float32 of item ``index``, augmented when training."""
         low, high = self.load(index)
         if self.train:
             rng = np.random.default_rng([self.seed, self.epoch_id, index])
             low, high = augment_pair(low, high, rng, self.crop, *self.flips)
+        return low, high
+
+    def __getitem__(self, index):
+        low, high = self.pair(index)
         return low.transpose(2, 0, 1).copy(), high.transpose(2, 0, 1).copy()
 
 
-class LowLightDataset(Dataset):
+class LowLightDataset(PairedImageDataset):
     """Well-exposed photos as targets, their inputs synthesised by :mod:`.lowlight`.
 
+    ``pairs`` are :class:`~jsymnet.data.pairs.Pair` whose ``low`` and ``high``
+    are the same photo (:func:`lowlight_targets`); only that photo is read.
     Training (``train=True``): each item is a random crop and flip of a photo
     and a fresh random low-light capture of that crop, both drawn from
     ``(seed, epoch, index)``, so that 300 photos give a new pair every time
@@ -155,54 +168,25 @@ class LowLightDataset(Dataset):
     fixed input of each photo at exposure ``test_ev`` (seeded by its name).
     """
 
-    def __init__(self, targets, train=False, crop=None, vflip=True, hflip=True, transpose=True,
-                 seed=0, test_ev=-2.0, max_side=None, cache=False, batch_size=1, shuffle=None,
-                 num_workers=0):
-        super().__init__()
-        if not targets:
-            raise ValueError("a dataset needs at least one photo")
-        self.targets = list(targets)   # [(name, path)]
-        self.train = train
-        self.crop = crop if train else None
-        self.flips = (vflip, hflip, transpose) if train else (False, False, False)
-        self.seed = seed
+    def __init__(self, pairs, test_ev=-2.0, **kwargs):
+        super().__init__(pairs, **kwargs)
         self.test_ev = test_ev
-        self.max_side = max_side
-        self._cache = {} if cache else None
-        self.set_attrs(total_len=len(self.targets), batch_size=batch_size,
-                       shuffle=train if shuffle is None else shuffle, num_workers=num_workers)
 
-    @property
-    def names(self):
-        return [n for n, _ in self.targets]
-
-    def num_pairs(self):
-        return len(self.targets)
-
-    def _target(self, index):
-        if self._cache is not None and index in self._cache:
-            return self._cache[index]
-        img = resize_max_side(read_image(self.targets[index][1]), self.max_side)
-        if self._cache is not None:
-            self._cache[index] = img
-        return img
+    def _read(self, index):
+        return resize_max_side(read_image(self.pairs[index].high), self.max_side)
 
     def pair(self, index):
-        """(low, high) H x W x 3 float32 of item ``index``."""
-        high = self._target(index)
+        high = self.load(index)
         if self.train:
             rng = np.random.default_rng([self.seed, self.epoch_id, index])
             high = augment_pair(high, high, rng, self.crop, *self.flips)[0]
             return underexpose(high, rng)[0], high
-        return evaluation_input(high, self.targets[index][0], self.test_ev, self.seed), high
-
-    def __getitem__(self, index):
-        low, high = self.pair(index)
-        return low.transpose(2, 0, 1).copy(), high.transpose(2, 0, 1).copy()
+        return evaluation_input(high, self.pairs[index].name, self.test_ev, self.seed), high
 
 
 def lowlight_targets(root, folders):
-    """[(name, path)] of the photos in ``root/<folder>`` for each folder, sorted by name."""
+    """A :class:`Pair` (low = high = the photo) named ``<folder>/<stem>`` for each photo in
+    ``root/<folder>``, folder by folder, sorted by name."""
     if root is None:
         raise DatasetNotFoundError("no folder given for the lowlight dataset: pass --data-root "
                                    "ROOT (or set data.root in the config); ROOT holds one "
@@ -211,34 +195,30 @@ def lowlight_targets(root, folders):
     out = []
     for folder in folders:
         photos = images_by_stem(Path(root) / folder)
-        out += [(f"{folder}/{n}", photos[n]) for n in sorted(photos, key=natural_key)]
+        out += [Pair(f"{folder}/{n}", photos[n], photos[n])
+                for n in sorted(photos, key=natural_key)]
     return out
 
 
 def build_dataset(cfg, split="train", root=None, low=None, high=None, **kwargs):
     """A paired dataset from a validated config (``data`` and ``train`` sections)."""
     data = cfg["data"]
-    if data["dataset"] == "lowlight":
-        train = split == "train"
-        targets = lowlight_targets(root or data["root"],
-                                   data["lowlight_train" if train else "lowlight_test"])
-        opts = dict(train=train, crop=data["crop"], vflip=data["vflip"], hflip=data["hflip"],
-                    transpose=data["transpose"], seed=cfg["train"]["seed"],
-                    test_ev=data["lowlight_test_ev"],
-                    max_side=None if train else data["eval_max_side"],
-                    batch_size=cfg["train"]["batch_size"] if train else 1)
-        opts.update(kwargs)
-        return LowLightDataset(targets, **opts)
-    pairs = dataset_pairs(data["dataset"], split, root, low, high, data)
     train = split == "train"
     opts = dict(train=train, crop=data["crop"], vflip=data["vflip"], hflip=data["hflip"],
                 transpose=data["transpose"], seed=cfg["train"]["seed"],
                 max_side=None if train else data["eval_max_side"],
                 batch_size=cfg["train"]["batch_size"] if train else 1,
                 num_workers=data["num_workers"])
+    if data["dataset"] == "lowlight":
+        cls, opts["test_ev"] = LowLightDataset, data["lowlight_test_ev"]
+        pairs = lowlight_targets(root or data["root"],
+                                 data["lowlight_train" if train else "lowlight_test"])
+    else:
+        cls, pairs = PairedImageDataset, dataset_pairs(data["dataset"], split, root, low, high,
+                                                       data)
     opts.update(kwargs)
-    return PairedImageDataset(pairs, **opts)
+    return cls(pairs, **opts)
 
 
-__all__ = ["DATASETS", "LowLightDataset", "PairedImageDataset", "lowlight_targets", "check_pair_sizes", "augment_pair", "build_dataset", "dataset_pairs",
-           "read_pair"]
+__all__ = ["DATASETS", "LowLightDataset", "PairedImageDataset", "augment_pair", "build_dataset",
+           "check_pair_sizes", "dataset_pairs", "lowlight_targets", "read_pair"]

@@ -7,7 +7,6 @@ from pathlib import Path
 from ..errors import JsymnetError
 
 
-
 class OutputDirError(JsymnetError, OSError):
     """An output folder cannot be made or written to."""
 
