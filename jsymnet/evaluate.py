@@ -106,7 +106,7 @@ def enhance_image(model, img):
     return out, time.perf_counter() - start
 
 
-def _labelled(img, label, height):
+def labelled(img, label, height):
     h, w = img.shape[:2]
     width = max(1, round(w * height / h))
     panel = cv2.resize(img, (width, height), interpolation=cv2.INTER_AREA)
@@ -116,19 +116,25 @@ def _labelled(img, label, height):
     return np.concatenate([strip, panel], axis=0)
 
 
+def panel_sheet(rows):
+    """One uint8 image from rows of labelled panels (:func:`labelled`): panels side by side
+    with a 4-pixel white gap, rows stacked and padded to one width."""
+    lines = []
+    for panels in rows:
+        gap = np.full((panels[0].shape[0], 4, 3), 255, np.uint8)
+        lines.append(np.concatenate([p for panel in panels for p in (panel, gap)][:-1], axis=1))
+    width = max(line.shape[1] for line in lines)
+    lines = [np.pad(line, ((0, 4), (0, width - line.shape[1]), (0, 0)), constant_values=255)
+             for line in lines]
+    return np.concatenate(lines, axis=0)
+
+
 def comparison_sheet(triples, height=SHEET_ROW_HEIGHT):
     """One uint8 image: a row per (name, input, enhanced, target, psnr), panels side by side."""
-    rows = []
-    for name, low, out, high, score in triples:
-        panels = [_labelled(to_uint8(low), f"{name} input", height),
-                  _labelled(to_uint8(out), f"enhanced {score:.2f} dB", height),
-                  _labelled(to_uint8(high), "target", height)]
-        gap = np.full((height + SHEET_LABEL_HEIGHT, 4, 3), 255, np.uint8)
-        rows.append(np.concatenate([panels[0], gap, panels[1], gap, panels[2]], axis=1))
-    width = max(r.shape[1] for r in rows)
-    rows = [np.pad(r, ((0, 4), (0, width - r.shape[1]), (0, 0)), constant_values=255)
-            for r in rows]
-    return np.concatenate(rows, axis=0)
+    return panel_sheet([[labelled(to_uint8(low), f"{name} input", height),
+                         labelled(to_uint8(out), f"enhanced {score:.2f} dB", height),
+                         labelled(to_uint8(high), "target", height)]
+                        for name, low, out, high, score in triples])
 
 
 def _write_csv(path, rows):

@@ -127,7 +127,7 @@ def score_set(label, items, methods, rows, progress=True):
 def lol_sheet(folder, methods, out_dir, rows, height=200):
     from jsymnet.data.image_io import read_image, to_uint8, write_image
     from jsymnet.data.pairs import images_by_stem, natural_key
-    from jsymnet.evaluate import _labelled
+    from jsymnet.evaluate import labelled, panel_sheet
     photos = images_by_stem(folder)
     sheet = []
     for name in sorted(photos, key=natural_key):
@@ -138,14 +138,9 @@ def lol_sheet(folder, methods, out_dir, rows, height=200):
             lum = luminance(out)
             rows.append({"set": "lol", "image": name, "method": method, "psnr": float("nan"),
                          "ssim": float("nan"), "luminance": lum})
-            panels.append(_labelled(to_uint8(out), f"{name} {method} L={lum:.2f}", height))
-        gap = np.full((panels[0].shape[0], 4, 3), 255, np.uint8)
-        row = [p for panel in panels for p in (panel, gap)][:-1]
-        sheet.append(np.concatenate(row, axis=1))
-    width = max(r.shape[1] for r in sheet)
-    sheet = [np.pad(r, ((0, 4), (0, width - r.shape[1]), (0, 0)), constant_values=255)
-             for r in sheet]
-    write_image(os.path.join(out_dir, "lol_sheet.png"), np.concatenate(sheet, axis=0))
+            panels.append(labelled(to_uint8(out), f"{name} {method} L={lum:.2f}", height))
+        sheet.append(panels)
+    write_image(os.path.join(out_dir, "lol_sheet.png"), panel_sheet(sheet))
 
 
 def synthesis_sheet(folder, out_dir, count=4, draws=5, height=160):
@@ -154,24 +149,20 @@ def synthesis_sheet(folder, out_dir, count=4, draws=5, height=160):
     from jsymnet.data.image_io import read_image, to_uint8, write_image
     from jsymnet.data.lowlight import describe_params, underexpose
     from jsymnet.data.pairs import images_by_stem, natural_key
-    from jsymnet.evaluate import _labelled
+    from jsymnet.evaluate import labelled, panel_sheet
     photos = images_by_stem(folder)
     rows, lines = [], []
     for name in sorted(photos, key=natural_key)[:count]:
         high = read_image(photos[name])
-        panels = [_labelled(to_uint8(high), f"{name} target", height)]
+        panels = [labelled(to_uint8(high), f"{name} target", height)]
         for k in range(draws):
             low, params = underexpose(high, np.random.default_rng([k, len(rows)]))
             short = "unchanged" if params["identity"] else \
                 f"ev {params['ev']:+.1f} shot {params['shot']:.0e}"
-            panels.append(_labelled(to_uint8(low), short, height))
+            panels.append(labelled(to_uint8(low), short, height))
             lines.append(f"{name} draw {k}: {describe_params(params)}")
-        gap = np.full((panels[0].shape[0], 4, 3), 255, np.uint8)
-        rows.append(np.concatenate([p for panel in panels for p in (panel, gap)][:-1], axis=1))
-    width = max(r.shape[1] for r in rows)
-    rows = [np.pad(r, ((0, 4), (0, width - r.shape[1]), (0, 0)), constant_values=255)
-            for r in rows]
-    write_image(os.path.join(out_dir, "synthesis_sheet.png"), np.concatenate(rows, axis=0))
+        rows.append(panels)
+    write_image(os.path.join(out_dir, "synthesis_sheet.png"), panel_sheet(rows))
     return lines
 
 
