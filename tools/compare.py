@@ -92,16 +92,16 @@ def model_method(path):
 
 
 def bsds_items(folder, ev, limit):
+    """(name, input, target) of the photos in ``folder``, named and synthesised exactly as
+    the lowlight dataset's test split names and synthesises them."""
+    from pathlib import Path
+    from jsymnet.data.datasets import lowlight_targets
     from jsymnet.data.image_io import read_image
     from jsymnet.data.lowlight import evaluation_input
-    from jsymnet.data.pairs import images_by_stem, natural_key
-    photos = images_by_stem(folder)
-    names = sorted(photos, key=natural_key)[:limit]
-    for name in names:
-        high = read_image(photos[name])
-        # the lowlight dataset names test photos "<folder>/<stem>"
-        yield name, evaluation_input(high, f"{os.path.basename(os.path.normpath(folder))}/{name}",
-                               ev), high
+    folder = Path(folder).resolve()
+    for pair in lowlight_targets(folder.parent, [folder.name])[:limit]:
+        high = read_image(pair.high)
+        yield pair.name, evaluation_input(high, pair.name, ev), high
 
 
 def pair_items(folder, limit):
