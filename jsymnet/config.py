@@ -20,7 +20,11 @@ class ConfigError(JsymnetError, ValueError):
 
 
 class Field:
-    """One leaf of the schema: its default, accepted types and optional choices."""
+    """One leaf of the schema: its default, accepted types and optional choices.
+
+    ``choices`` is a tuple, or a function that returns them when a value is checked
+    (:func:`registered`: the names of a registry).
+    """
 
     def __init__(self, default, types=None, choices=None, optional=False, doc=""):
         self.default = default
@@ -49,9 +53,10 @@ class Field:
             if self.optional:
                 expected += " or null"
             raise ConfigError(f"{where}: key '{key}' must be {expected}, got {value!r}")
-        if self.choices is not None and value not in self.choices:
+        choices = self.choices() if callable(self.choices) else self.choices
+        if choices is not None and value not in choices:
             raise ConfigError(f"{where}: key '{key}' must be one of "
-                              f"{', '.join(map(str, self.choices))}; got {value!r}")
+                              f"{', '.join(map(str, choices))}; got {value!r}")
         return value
 
 
@@ -68,11 +73,25 @@ def _f(default, **kw):
     return Field(default, **kw)
 
 
+def registered(registry, module, populate=None):
+    """Choices that are the names of ``module``'s :class:`~jsymnet.registry.Registry`
+    ``registry``, read when a value is checked: registering a part is all it takes to make
+    it a valid value, and this module imports none of the parts. ``populate``: the module
+    whose import registers them, when that is not ``module`` itself."""
+    def names():
+        import importlib
+        if populate:
+            importlib.import_module(populate)
+        return getattr(importlib.import_module(module), registry).names()
+    return names
+
+
 SCHEMA = {
     "name": _f("jsymnet", doc="run name"),
     "model": {
         "codec": {
-            "type": _f("vgg", choices=("vgg", "haar"),
+            "type": _f("vgg", choices=registered("CODECS", "jsymnet.models.registry",
+                                                 "jsymnet.models"),
                        doc="vgg: frozen VGG-16 conv1_1/conv1_2 (SPEC 2); haar: wavelet ablation"),
             "weights": _f(None, types=(str,), optional=True,
                           doc="codec weights file (jt.save of conv1_1/conv1_2); null = random"),
@@ -86,7 +105,8 @@ SCHEMA = {
             "clamp": _f(1.0, types=(float,), doc="c in s = c * (2 sigmoid(H) - 1)"),
         },
         "subnet": {
-            "type": _f("rram", choices=("rram", "resblock", "se_resblock", "dense"),
+            "type": _f("rram", choices=registered("SUBNETS", "jsymnet.models.registry",
+                                                  "jsymnet.models"),
                        doc="F, G, H of each block: RRAM (paper) or a Table 2 ablation"),
             "rounds": _f(3, doc="T, recurrent rounds of the RRAM (Eq. 5-6)"),
             "share_weights": _f(False, doc="true: one RSCA reused T times (paper); "
@@ -103,12 +123,11 @@ SCHEMA = {
         },
     },
     "data": {
-        "dataset": _f("lol", choices=("lol", "fivek", "folder", "sample", "lowlight"),
+        "dataset": _f("lol", choices=registered("DATASETS", "jsymnet.data.datasets"),
                       doc="lowlight: well-exposed photos, inputs synthesised on the fly"),
         "root": _f(None, types=(str,), optional=True, doc="dataset folder"),
         "crop": _f(180, doc="training crop size"),
         "vflip": _f(True), "hflip": _f(True), "transpose": _f(True),
-        "num_workers": _f(0, doc="data loading workers"),
         "low": _f(None, types=(str,), optional=True, doc="folder dataset: low-light images"),
         "high": _f(None, types=(str,), optional=True, doc="folder dataset: target images"),
         "lol_split": _f("standard", choices=("standard", "paper"),
@@ -185,6 +204,11 @@ def _merge(base, over):
     return out
 
 
+# Keys that earlier versions wrote and that no longer do anything: dropped on load, so
+# that the configs stored in existing checkpoints and runs still load.
+RETIRED_KEYS = {"data.num_workers"}   # jsymnet's datasets are read in the main process
+
+
 def _validate(cfg, schema, where, prefix=""):
     if not isinstance(cfg, dict):
         raise ConfigError(f"{where}: '{prefix.rstrip('.') or 'the config'}' must be a mapping, "
@@ -192,6 +216,8 @@ def _validate(cfg, schema, where, prefix=""):
     out = {}
     for key, value in cfg.items():
         full = prefix + str(key)
+        if full in RETIRED_KEYS:
+            continue
         if key not in schema:
             close = difflib.get_close_matches(str(key), [str(k) for k in schema], n=1)
             hint = f"; did you mean '{prefix}{close[0]}'?" if close else \

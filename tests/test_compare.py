@@ -1,16 +1,13 @@
 """tools/compare.py: the classical baselines do what their names say, and the report adds up."""
 import csv
-import importlib.util
 
 import numpy as np
 from PIL import Image
 
-from conftest import ROOT
+from conftest import load_tool
 from jsymnet.data.synthesis import _srgb_to_linear
 
-spec = importlib.util.spec_from_file_location("jsymnet_tool_compare", ROOT / "tools" / "compare.py")
-compare = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(compare)
+compare = load_tool("compare")
 
 
 def dark_photo(seed=0, shape=(40, 60, 3)):

@@ -71,3 +71,57 @@ def test_missing_codec_weights_file_says_what_to_do(tmp_path):
     from jsymnet.models.codec import CodecWeightsError
     with pytest.raises(CodecWeightsError, match="convert_weights.py"):
         jsymnet.build_model({"model": {"codec": {"weights": str(tmp_path / "none.pkl")}}})
+
+
+def test_registry_refuses_twins_and_names_the_known_parts():
+    from jsymnet.registry import Registry, RegistryError
+    parts = Registry("widget")
+
+    @parts.register("round")
+    class Round:
+        pass
+
+    parts.register("square", object)
+    assert parts.get("round") is Round and parts["square"] is object
+    assert "round" in parts and "oval" not in parts and ["no", "name"] not in parts
+    assert parts.names() == list(parts) == ["round", "square"] and len(parts) == 2
+    with pytest.raises(RegistryError, match="widget 'round' is registered twice"):
+        parts.register("round", int)
+    with pytest.raises(KeyError) as exc:  # a KeyError, a ValueError and a JsymnetError
+        parts.get("rond")
+    assert isinstance(exc.value, (ValueError, jsymnet.JsymnetError))
+    assert str(exc.value) == ("unknown widget 'rond'; known: round, square; "
+                              "did you mean 'round'?")  # not quoted like a plain KeyError
+    with pytest.raises(RegistryError, match=r"known: round, square$"):
+        parts.get("hexagon")
+
+
+def test_model_registries_keep_their_old_names():
+    from jsymnet.models.registry import CODECS, SUBNETS, lookup
+    assert {"vgg", "haar"} <= set(CODECS) and "rram" in SUBNETS.names()
+    assert lookup(SUBNETS, "rram", "subnet") is SUBNETS.get("rram")
+    with pytest.raises(KeyError, match="unknown subnet 'rrm'; known: .*did you mean 'rram'"):
+        lookup(SUBNETS, "rrm", "subnet")
+    with pytest.raises(KeyError, match="unknown thing 'c'; known: a, b"):
+        lookup({"a": 1, "b": 2}, "c", "thing")
+
+
+def test_config_choices_are_the_registered_names():
+    from jsymnet.data.datasets import DATASETS
+    from jsymnet.models.registry import CODECS, SUBNETS
+    with pytest.raises(ConfigError, match="key 'data.dataset' must be one of lol, fivek, "
+                                          "folder, sample, lowlight; got 'lo'"):
+        load_config({"data": {"dataset": "lo"}})
+    assert DATASETS.names()[:5] == ["lol", "fivek", "folder", "sample", "lowlight"]
+    for kind in CODECS:
+        assert load_config({"model": {"codec": {"type": kind}}})["model"]["codec"]["type"] == kind
+    for kind in SUBNETS:
+        assert load_config({"model": {"subnet": {"type": kind}}})["model"]["subnet"]["type"] == kind
+
+
+def test_retired_keys_still_load_and_do_nothing():
+    """Configs stored in earlier checkpoints and runs carry data.num_workers."""
+    from jsymnet.config import load_config
+    cfg = load_config({"data": {"num_workers": 4}})
+    assert "num_workers" not in cfg["data"]
+    assert cfg == load_config()

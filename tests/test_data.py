@@ -240,6 +240,44 @@ def test_crop_larger_than_image_and_size_mismatch_are_errors(tmp_path):
         ds[0]
 
 
+def test_datasets_are_looked_up_by_name(tmp_path):
+    from jsymnet.config import load_config
+    from jsymnet.data.datasets import DATASETS, LowLightDataset, file_pair_datasets
+    assert file_pair_datasets() == ["lol", "fivek", "folder", "sample"]
+    assert DATASETS.get("lowlight").cls is LowLightDataset
+    with pytest.raises(ValueError, match="unknown dataset 'lol2'; known: .*did you mean 'lol'"):
+        dataset_pairs("lol2", root=tmp_path)
+    half_pairs(tmp_path)
+    data = load_config({"data": {"low": str(tmp_path / "low")}})["data"]
+    assert [p.name for p in dataset_pairs("folder", high=str(tmp_path / "high"),
+                                          data_cfg=data)] == ["0", "1", "2"]
+    data = load_config({"data": {"lowlight_test": ["low", "high"]}})["data"]
+    pairs = dataset_pairs("lowlight", "test", root=tmp_path, data_cfg=data)
+    assert [p.name for p in pairs] == ["low/0", "low/1", "low/2", "high/0", "high/1", "high/2"]
+    assert all(p.low == p.high for p in pairs)  # the targets; the dataset makes the inputs
+    with pytest.raises(DatasetNotFoundError, match="lowlight dataset: pass --data-root"):
+        dataset_pairs("lowlight", "train", data_cfg=data)
+
+
+def test_a_new_dataset_is_one_registration(tmp_path, monkeypatch):
+    """Registering a dataset is all it takes: the config accepts it, build_dataset serves it."""
+    from jsymnet.config import load_config
+    from jsymnet.data.datasets import DATASETS, DatasetKind, build_dataset
+    pairs = half_pairs(tmp_path)
+    seen = []
+
+    def halves(split, root, low, high, data):
+        seen.append((split, root, data["crop"]))
+        return pairs
+
+    monkeypatch.setitem(DATASETS._items, "halves", DatasetKind(halves, PairedImageDataset))
+    cfg = load_config({"data": {"dataset": "halves", "crop": 8}})
+    train, test = build_dataset(cfg, "train"), build_dataset(cfg, "test", root="R")
+    assert seen == [("train", None, 8), ("test", "R", 8)]
+    assert train.names == test.names == ["0", "1", "2"] and train.train and not test.train
+    assert tuple(train[0][0].shape) == (3, 8, 8)
+
+
 # ---- synthesis, make_pairs, the sample set ------------------------------------------
 
 def test_synthesis_is_deterministic_per_name_and_darkens():

@@ -85,9 +85,8 @@ BASELINES = {"input": lambda x: x, "gamma": gamma_to_mid_grey,
 
 
 def model_method(path):
-    import jsymnet
-    model = jsymnet.load_model(path)
-    from jsymnet.enhance import run_rgb
+    from jsymnet.inference import get_model, run_rgb
+    model = get_model(path)
     return lambda x: run_rgb(model, x)
 
 
@@ -204,7 +203,7 @@ def main(argv=None):
         p.error("give at least one of --bsds, --fivek, --lol")
 
     from jsymnet import JsymnetError, use_device
-    from jsymnet.cli import python_handles_interrupts
+    from jsymnet.cli import EXIT_OK, python_handles_interrupts, report
     from jsymnet.utils.fileio import atomic_write_text
     python_handles_interrupts()
     try:
@@ -228,8 +227,7 @@ def main(argv=None):
         if args.lol:
             lol_sheet(args.lol, methods, args.out, rows)
     except JsymnetError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+        return report(exc)
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=["set", "image", "method", "psnr", "ssim",
                                              "luminance"], lineterminator="\n")
@@ -240,7 +238,7 @@ def main(argv=None):
     atomic_write_text(os.path.join(args.out, "compare.md"), md)
     print("PSNR (dB) / SSIM, release convention; lol: mean luminance (BT.709)")
     print(md)
-    return 0
+    return EXIT_OK
 
 
 if __name__ == "__main__":

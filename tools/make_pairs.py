@@ -39,17 +39,17 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
+    from jsymnet.cli import EXIT_OK, report
     from jsymnet.data.make_pairs import make_pairs
     from jsymnet.data import DatasetNotFoundError, ImageReadError
     try:
         counts = make_pairs(args.targets, args.out, args.test_count, args.test_fraction,
                             args.max_side, args.seed)
     except (DatasetNotFoundError, ImageReadError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return report(exc)
     print(f"wrote {counts['train']} train and {counts['test']} test pairs to {args.out} "
           f"(operators per image in {args.out}/operators.txt)")
-    return 0
+    return EXIT_OK
 
 
 if __name__ == "__main__":

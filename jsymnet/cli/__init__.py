@@ -1,5 +1,6 @@
 """Command-line entry points: ``jsymnet-enhance``, ``jsymnet-test``, ``jsymnet-train`` and
 ``jsymnet-convert`` (installed by pip), also run from a checkout as ``tools/*.py``."""
+import os
 import signal
 import sys
 
@@ -9,13 +10,87 @@ from ..errors import JsymnetError
 # What a tool reports as one line: jsymnet's own errors, and the operating system's
 # (a folder that cannot be written, a full disk). Anything else is a bug: a traceback.
 EXPECTED_ERRORS = (JsymnetError, OSError)
-EXIT_ERROR = 2
+
+# The exit codes of every tool (tools/*.py and the installed commands).
+EXIT_OK = 0             # everything done
+EXIT_FAILED = 1         # it ran, but part of the work failed (e.g. some images of a batch)
+EXIT_ERROR = 2          # bad usage or an expected error (one line on stderr): nothing done
+EXIT_INTERRUPTED = 130  # Ctrl-C or SIGTERM (128 + SIGINT, as shells report it)
 
 
 def report(exc):
     """Print an expected failure as one line on stderr; returns the exit code."""
     print(f"error: {exc}", file=sys.stderr)
     return EXIT_ERROR
+
+
+def add_set_option(parser, example="train.optim.lr=1e-4"):
+    """Give ``parser`` the repeatable ``--set KEY=VALUE`` config override (``args.set``);
+    :func:`set_overrides` turns it into the ``overrides`` of ``load_config``."""
+    parser.add_argument("--set", action="append", metavar="KEY=VALUE",
+                        help=f"override a config key, e.g. --set {example} (repeatable)")
+
+
+def parse_set(items):
+    """``a.b.c=value`` strings -> nested dict; values are parsed as YAML (1e-4, [1, 2], null).
+
+    A malformed item is a ``SystemExit`` with the message (see :func:`set_overrides`).
+    """
+    import yaml
+    out = {}
+    for item in items or []:
+        if "=" not in item:
+            raise SystemExit(f"--set expects KEY=VALUE (e.g. train.optim.lr=1e-4), got {item!r}")
+        key, value = item.split("=", 1)
+        node = out
+        parts = key.strip().split(".")
+        for i, part in enumerate(parts[:-1]):
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise SystemExit(f"--set {item!r}: {'.'.join(parts[:i + 1])} is set to a "
+                                 f"value by another --set, not a section")
+        node[parts[-1]] = _number(yaml.safe_load(value))
+    return out
+
+
+def _number(value):
+    """YAML 1.1 reads ``5e-4`` (no dot) as text; take it as the number it means."""
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value
+
+
+def set_overrides(parser, items):
+    """The ``--set`` items as a nested overrides dict; a malformed one is a usage error
+    of ``parser`` (its usage and the message on stderr, exit :data:`EXIT_ERROR`)."""
+    try:
+        return parse_set(items)
+    except SystemExit as exc:
+        parser.error(str(exc))
+
+
+def config_file(cfg):
+    """The path of a temporary YAML file holding the validated ``cfg`` (removed when this
+    process exits), for tools that hand their config on by path (to worker processes):
+    their ``--set`` overrides travel with it."""
+    import atexit
+    import tempfile
+    from ..config import dump_config
+    fd, path = tempfile.mkstemp(prefix="jsymnet-config-", suffix=".yaml")
+    with os.fdopen(fd, "w") as f:
+        f.write(dump_config(cfg))
+    atexit.register(_remove, path)
+    return path
+
+
+def _remove(path):
+    try:
+        os.remove(path)
+    except OSError:
+        pass
 
 
 def python_handles_interrupts():

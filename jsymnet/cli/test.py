@@ -5,6 +5,7 @@ Examples:
   python tools/test.py --dataset lol --data-root data/LOL --weights lol.pkl
   python tools/test.py --dataset fivek --data-root data/FiveK --weights fivek.pkl
   python tools/test.py --dataset folder --low DIR --high DIR --weights model.pkl
+  python tools/test.py -c configs/lol.yaml --set data.eval_max_side=512 --weights lol.pkl
 
 Scores follow the paper's release convention (SPEC section 7) unless
 --y-channel, --crop-border or --gt-mean say otherwise; the convention is
@@ -14,12 +15,14 @@ import argparse
 import sys
 from pathlib import Path
 
+from . import EXIT_OK, add_set_option, set_overrides
 
 
 def parse_args(argv=None):
+    from ..data.datasets import file_pair_datasets
     p = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--dataset", choices=("fivek", "lol", "folder", "sample"), default=None,
+    p.add_argument("--dataset", choices=file_pair_datasets(), default=None,
                    help="test set (default: the config's data.dataset, else 'sample': "
                         "pairs made from photos bundled with scikit-image)")
     p.add_argument("--data-root", help="dataset folder for lol/fivek (default: config's "
@@ -34,6 +37,7 @@ def parse_args(argv=None):
                         "exists. 'random' = untrained network from --config (smoke test only)")
     p.add_argument("-c", "--config", help="YAML config: data options (and the network for "
                                     "--weights random)")
+    add_set_option(p, "data.eval_max_side=512")
     p.add_argument("--out", default=None, help="output folder (default: results/<dataset>)")
     p.add_argument("--device", default="auto", choices=("cpu", "cuda", "auto"),
                    help="where to run (default: auto = CUDA if available)")
@@ -49,7 +53,9 @@ def parse_args(argv=None):
     g.add_argument("--gt-mean", action="store_true",
                    help="scale each output to the target's mean gray level first")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    args.overrides = set_overrides(p, args.set)
+    return args
 
 
 def main(argv=None):
@@ -61,8 +67,9 @@ def main(argv=None):
 
     try:
         jsymnet.use_device(args.device)
-        cfg = load_config(args.config)
-        dataset = args.dataset or (cfg["data"]["dataset"] if args.config else "sample")
+        cfg = load_config(args.config, args.overrides)
+        configured = args.config or "dataset" in args.overrides.get("data", {})
+        dataset = args.dataset or (cfg["data"]["dataset"] if configured else "sample")
         if args.low or args.high:
             dataset = args.dataset or "folder"
         convention = metrics.Convention(args.y_channel, args.crop_border, args.gt_mean)
@@ -77,7 +84,7 @@ def main(argv=None):
     print(summary.table())
     print(f"wrote {out}/: images/, results.csv, summary.txt, summary.json"
           + (", comparison.png" if args.sheet else ""))
-    return 0
+    return EXIT_OK
 
 
 if __name__ == "__main__":

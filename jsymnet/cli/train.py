@@ -23,32 +23,7 @@ import argparse
 import sys
 from pathlib import Path
 
-
-
-def parse_set(items):
-    """``a.b.c=value`` strings -> nested dict; values are parsed as YAML (1e-4, [1, 2], null)."""
-    import yaml
-    out = {}
-    for item in items or []:
-        if "=" not in item:
-            raise SystemExit(f"--set expects KEY=VALUE (e.g. train.optim.lr=1e-4), got {item!r}")
-        key, value = item.split("=", 1)
-        node = out
-        parts = key.strip().split(".")
-        for p in parts[:-1]:
-            node = node.setdefault(p, {})
-        node[parts[-1]] = _number(yaml.safe_load(value))
-    return out
-
-
-def _number(value):
-    """YAML 1.1 reads ``5e-4`` (no dot) as text; take it as the number it means."""
-    if isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            return value
-    return value
+from . import EXIT_OK, add_set_option, parse_set, set_overrides  # noqa: F401  (parse_set: API)
 
 
 def parse_args(argv=None):
@@ -64,12 +39,13 @@ def parse_args(argv=None):
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
                    help="where to train (default: auto = CUDA if available)")
     p.add_argument("--data-root", default=None, help="dataset folder (overrides data.root)")
-    p.add_argument("--set", action="append", metavar="KEY=VALUE",
-                   help="override a config key, e.g. --set train.optim.lr=1e-4 (repeatable)")
+    add_set_option(p)
     p.add_argument("--max-steps", type=int, default=None,
                    help="stop after this many steps of this invocation (saves latest.pkl)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    args.overrides = set_overrides(p, args.set)
+    return args
 
 
 def main(argv=None):
@@ -79,7 +55,7 @@ def main(argv=None):
     from jsymnet.engine.trainer import train
     from . import EXPECTED_ERRORS, report
 
-    overrides = parse_set(args.set)
+    overrides = args.overrides
     if args.data_root:
         overrides.setdefault("data", {})["root"] = args.data_root
     try:
@@ -97,7 +73,7 @@ def main(argv=None):
                   "val_psnr", "val_ssim"):
             if summary.get(k) is not None:
                 print(f"  {k}: {summary[k]}")
-    return 0
+    return EXIT_OK
 
 
 if __name__ == "__main__":

@@ -6,12 +6,18 @@ vertical flip, horizontal flip and transpose (each p = 0.5), the same for
 both images of a pair. The randomness comes from ``(seed, epoch, index)``,
 so a run is reproducible whatever the number of workers.
 
-:func:`dataset_pairs` resolves a dataset name (lol, fivek, folder, sample)
-and a split to the list of pairs; :func:`build_dataset` wraps it from a config.
-:class:`LowLightDataset` (``lowlight``) is the same dataset with one hook
-changed: it reads only the target photo and synthesises the input.
+:data:`DATASETS` is the registry of dataset names (lol, fivek, folder, sample,
+lowlight): each entry lists its pairs for a split and names the class that
+serves them. :func:`dataset_pairs` resolves a name and a split to the list of
+pairs; :func:`build_dataset` wraps it from a config. :class:`LowLightDataset`
+(``lowlight``) is the same dataset with one hook changed: it reads only the
+target photo and synthesises the input. A new dataset is one
+:func:`register_dataset` at the end of this module: the config's choices and
+``tools/test.py --dataset`` read the registry.
 """
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 from jittor.dataset import Dataset
@@ -21,8 +27,45 @@ from .lowlight import evaluation_input, underexpose
 from .pairs import (DatasetNotFoundError, Pair, PairingError, fivek_pairs, folder_pairs,
                     images_by_stem, lol_pairs, natural_key)
 from .sample import ensure_sample_set
+from ..registry import Registry
 
-DATASETS = ("lol", "fivek", "folder", "sample", "lowlight")
+DATASETS = Registry("dataset")
+
+
+@dataclass(frozen=True)
+class DatasetKind:
+    """What a dataset name means: how to list its pairs, and which class serves them.
+
+    ``list_pairs(split, root, low, high, data)`` returns the split's list of
+    :class:`~jsymnet.data.pairs.Pair` (``root``, ``low``, ``high``: folders
+    given on the command line, None to take the config's; ``data``: the
+    config's ``data`` section). ``cls`` wraps the pairs, with ``options``:
+    each a keyword of ``cls`` -> the key of ``data`` that gives its value.
+    """
+    list_pairs: Callable
+    cls: type
+    options: dict = field(default_factory=dict)
+
+    @property
+    def file_pairs(self):
+        """True when each pair is two image files (what ``tools/test.py`` scores);
+        False when ``cls`` synthesises the inputs."""
+        return not self.cls.synthesises_input
+
+
+def register_dataset(name, cls=None, **options):
+    """``@register_dataset(name, cls, keyword="data_key")`` on a ``list_pairs`` function
+    (see :class:`DatasetKind`) adds dataset ``name``; ``cls`` defaults to
+    :class:`PairedImageDataset`."""
+    def deco(list_pairs):
+        DATASETS.register(name, DatasetKind(list_pairs, cls or PairedImageDataset, options))
+        return list_pairs
+    return deco
+
+
+def file_pair_datasets():
+    """Names of the datasets whose pairs are image files on both sides (``tools/test.py``)."""
+    return [name for name, kind in DATASETS.items() if kind.file_pairs]
 
 
 def dataset_pairs(name, split="test", root=None, low=None, high=None, data_cfg=None):
@@ -30,24 +73,13 @@ def dataset_pairs(name, split="test", root=None, low=None, high=None, data_cfg=N
 
     ``data_cfg`` is the config's ``data`` section (for the LOL split, FiveK
     train count and sample-set options); defaults are used when it is None.
+    An unknown ``name`` is a :class:`~jsymnet.registry.RegistryError` (also a
+    ``ValueError``) that lists the known ones.
     """
     from ..config import load_config
+    kind = DATASETS.get(name)
     data_cfg = data_cfg or load_config()["data"]
-    if name == "folder":
-        return folder_pairs(low or data_cfg.get("low"), high or data_cfg.get("high"))
-    if name == "sample":
-        root = ensure_sample_set(data_cfg["sample_size"], tuple(data_cfg["sample_variants"]))
-        return fivek_pairs(root, split)
-    root = root or data_cfg.get("root")
-    if name not in ("lol", "fivek"):
-        raise ValueError(f"unknown dataset {name!r}; use one of {', '.join(DATASETS)}")
-    if root is None:
-        from .pairs import LAYOUTS
-        raise DatasetNotFoundError(f"no folder given for the {name} dataset: pass --data-root "
-                                   f"ROOT (or set data.root in the config)\n{LAYOUTS[name]}")
-    if name == "lol":
-        return lol_pairs(root, split, data_cfg["lol_split"])
-    return fivek_pairs(root, split, data_cfg["fivek_train_count"])
+    return kind.list_pairs(split, root, low, high, data_cfg)
 
 
 def _size_mismatch(pair, low_size, high_size):
@@ -104,10 +136,10 @@ class PairedImageDataset(Dataset):
     ``pairs`` is a list of :class:`~jsymnet.data.pairs.Pair`. Images are read
     on demand (``cache=True`` keeps them in memory after the first read).
     """
+    synthesises_input = False   # each pair's input is its ``low`` file
 
     def __init__(self, pairs, train=False, crop=None, vflip=True, hflip=True, transpose=True,
-                 seed=0, max_side=None, cache=False, batch_size=1, shuffle=None,
-                 num_workers=0):
+                 seed=0, max_side=None, cache=False, batch_size=1, shuffle=None):
         super().__init__()
         if not pairs:
             raise ValueError("a dataset needs at least one pair")
@@ -120,7 +152,7 @@ class PairedImageDataset(Dataset):
         self._cache = {} if cache else None
         self._shuffle_rng = np.random.default_rng(seed)
         self.set_attrs(total_len=len(self.pairs), batch_size=batch_size,
-                       shuffle=train if shuffle is None else shuffle, num_workers=num_workers)
+                       shuffle=train if shuffle is None else shuffle)
 
     @property
     def names(self):
@@ -167,6 +199,7 @@ class LowLightDataset(PairedImageDataset):
     and a resumed run sees exactly the pairs it would have seen. Testing: the
     fixed input of each photo at exposure ``test_ev`` (seeded by its name).
     """
+    synthesises_input = True
 
     def __init__(self, pairs, test_ev=-2.0, **kwargs):
         super().__init__(pairs, **kwargs)
@@ -201,24 +234,62 @@ def lowlight_targets(root, folders):
 
 
 def build_dataset(cfg, split="train", root=None, low=None, high=None, **kwargs):
-    """A paired dataset from a validated config (``data`` and ``train`` sections)."""
+    """A paired dataset from a validated config (``data`` and ``train`` sections): the
+    registered class of ``data.dataset`` (see :data:`DATASETS`) over its pairs."""
     data = cfg["data"]
+    kind = DATASETS.get(data["dataset"])
     train = split == "train"
     opts = dict(train=train, crop=data["crop"], vflip=data["vflip"], hflip=data["hflip"],
                 transpose=data["transpose"], seed=cfg["train"]["seed"],
                 max_side=None if train else data["eval_max_side"],
-                batch_size=cfg["train"]["batch_size"] if train else 1,
-                num_workers=data["num_workers"])
-    if data["dataset"] == "lowlight":
-        cls, opts["test_ev"] = LowLightDataset, data["lowlight_test_ev"]
-        pairs = lowlight_targets(root or data["root"],
-                                 data["lowlight_train" if train else "lowlight_test"])
-    else:
-        cls, pairs = PairedImageDataset, dataset_pairs(data["dataset"], split, root, low, high,
-                                                       data)
+                batch_size=cfg["train"]["batch_size"] if train else 1)
+    opts.update({keyword: data[key] for keyword, key in kind.options.items()})
     opts.update(kwargs)
-    return cls(pairs, **opts)
+    return kind.cls(kind.list_pairs(split, root, low, high, data), **opts)
 
 
-__all__ = ["DATASETS", "LowLightDataset", "PairedImageDataset", "augment_pair", "build_dataset",
-           "check_pair_sizes", "dataset_pairs", "lowlight_targets", "read_pair"]
+# ---- the datasets: list_pairs(split, root, low, high, data) each --------------------
+
+def _dataset_root(name, root, data):
+    """The folder of dataset ``name``: ``root`` (--data-root), else data.root."""
+    root = root or data.get("root")
+    if root is None:
+        from .pairs import LAYOUTS
+        raise DatasetNotFoundError(f"no folder given for the {name} dataset: pass --data-root "
+                                   f"ROOT (or set data.root in the config)\n{LAYOUTS[name]}")
+    return root
+
+
+@register_dataset("lol")
+def _lol_pairs(split, root, low, high, data):
+    return lol_pairs(_dataset_root("lol", root, data), split, data["lol_split"])
+
+
+@register_dataset("fivek")
+def _fivek_pairs(split, root, low, high, data):
+    return fivek_pairs(_dataset_root("fivek", root, data), split, data["fivek_train_count"])
+
+
+@register_dataset("folder")
+def _folder_pairs(split, root, low, high, data):
+    return folder_pairs(low or data.get("low"), high or data.get("high"))
+
+
+@register_dataset("sample")
+def _sample_pairs(split, root, low, high, data):
+    root = ensure_sample_set(data["sample_size"], tuple(data["sample_variants"]))
+    return fivek_pairs(root, split)
+
+
+@register_dataset("lowlight", LowLightDataset, test_ev="lowlight_test_ev")
+def _lowlight_pairs(split, root, low, high, data):
+    folders = {"train": data["lowlight_train"], "test": data["lowlight_test"],
+               "all": list(data["lowlight_train"]) + list(data["lowlight_test"])}
+    if split not in folders:
+        raise ValueError(f"split must be train, test or all, got {split!r}")
+    return lowlight_targets(root or data.get("root"), folders[split])
+
+
+__all__ = ["DATASETS", "DatasetKind", "LowLightDataset", "PairedImageDataset", "augment_pair",
+           "build_dataset", "check_pair_sizes", "dataset_pairs", "file_pair_datasets",
+           "lowlight_targets", "read_pair", "register_dataset"]

@@ -1,27 +1,30 @@
-"""Registries of codecs and coupling subnets, so configs name parts by string."""
+"""Registries of codecs and coupling subnets, so configs name parts by string.
 
-CODECS = {}
-SUBNETS = {}
+Both are :class:`jsymnet.registry.Registry` tables: ``CODECS.get("vgg")``,
+``"haar" in CODECS``, ``CODECS.names()``.
+"""
+from ..registry import Registry, RegistryError
 
-
-def _register(table, kind):
-    def deco(cls):
-        if kind in table:
-            raise KeyError(f"{kind!r} is registered twice")
-        table[kind] = cls
-        return cls
-    return deco
+CODECS = Registry("codec")
+SUBNETS = Registry("subnet")
 
 
 def register_codec(kind):
-    return _register(CODECS, kind)
+    return CODECS.register(kind)
 
 
 def register_subnet(kind):
-    return _register(SUBNETS, kind)
+    return SUBNETS.register(kind)
 
 
-def lookup(table, kind, what):
-    if kind not in table:
-        raise KeyError(f"unknown {what} {kind!r}; known: {', '.join(sorted(table))}")
-    return table[kind]
+def lookup(table, kind, what=None):
+    """``table.get(kind)``: an unknown name is a :class:`RegistryError` (a ``KeyError``)
+    listing the known ones. ``what`` names the kind for a plain dict ``table``."""
+    if not isinstance(table, Registry):
+        plain, table = table, Registry(what or "name")
+        for name, thing in plain.items():
+            table.register(name, thing)
+    return table.get(kind)
+
+
+__all__ = ["CODECS", "SUBNETS", "RegistryError", "lookup", "register_codec", "register_subnet"]
