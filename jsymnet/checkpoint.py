@@ -6,33 +6,27 @@ A checkpoint is a ``jt.save`` pickle of a dict::
      "config": <validated config dict>, "state_dict": {name: float32 ndarray},
      "source": {...free-form provenance...}, "extra": {...e.g. optimizer state...}}
 
-:func:`load_model` rebuilds the network from the file alone.
+:func:`load_model` rebuilds the network from the file alone. Files are read with
+the restricted reader of :mod:`jsymnet.torch_pickle` (nothing in them runs);
+loading the weights into the model is :func:`jsymnet.models.state.load_state`.
 """
 from pathlib import Path
 
 import jittor as jt
-import numpy as np
 
-from .errors import JsymnetError
 from .config import ConfigError, load_config
 from .models import build_model
+from .models.state import CheckpointError, load_state, state_to_numpy
 from . import resources
+from .torch_pickle import ConvertError, is_torch_file, read_pickle
 from .utils.fileio import atomic_path
+
+__all__ = ["FORMAT", "VERSION", "DEFAULT_WEIGHTS", "CheckpointError", "default_weights",
+           "save_checkpoint", "read_checkpoint", "load_model"]
 
 FORMAT = "jsymnet-checkpoint"
 DEFAULT_WEIGHTS = resources.DEFAULT_MODEL  # the default model that ships
-# how a legacy (non-zip) torch.save file starts: a pickled LONG1 of its magic number
-_TORCH_LEGACY = b"\x8a\x0a" + (0x1950A86A20F9469CFC6C).to_bytes(10, "little")
 VERSION = 1
-
-
-class CheckpointError(JsymnetError, ValueError):
-    """A file is not a (compatible) jsymnet checkpoint; the message says what it is."""
-
-
-def state_to_numpy(state):
-    return {k: (v.numpy() if isinstance(v, jt.Var) else np.asarray(v)).astype(np.float32)
-            for k, v in state.items()}
 
 
 def default_weights():
@@ -68,19 +62,19 @@ def _describe(obj):
 
 
 def read_checkpoint(path):
-    """The checkpoint dict, checked; raises :class:`CheckpointError` otherwise."""
-    path = Path(path)
+    """The checkpoint dict, checked; raises :class:`CheckpointError` otherwise.
+
+    A relative path that does not exist here may name a file that ships with
+    jsymnet (``weights/jsymnet_default.pkl``), as config names do.
+    """
+    path = resources.resolve_file(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
-    with open(path, "rb") as f:
-        head = f.read(32)
-    torch_file = head[:4] == b"PK\x03\x04" or (head[:1] == b"\x80" and _TORCH_LEGACY in head)
-    if path.suffix in (".pth", ".pt") or torch_file:
+    if path.suffix in (".pth", ".pt") or is_torch_file(path):
         raise CheckpointError(f"{path} looks like a PyTorch file; convert it first with "
                               f"tools/convert_weights.py {path} -o {path.with_suffix('.pkl')}")
-    from .convert import ConvertError, read_pickle  # restricted: runs nothing from the file
     try:
-        obj = read_pickle(path)
+        obj = read_pickle(path)  # restricted: runs nothing from the file
     except ConvertError as exc:
         raise CheckpointError(f"{path} is not a readable jsymnet checkpoint: {exc}") from None
     if not isinstance(obj, dict) or obj.get("format") != FORMAT:
@@ -108,34 +102,3 @@ def load_model(path, strict=True):
     model.eval()
     return model
 
-
-def load_state(model, state, strict=True, where="state dict", allow_nonfinite=False):
-    """Load arrays into ``model``; with ``strict`` every key and shape must match.
-
-    A tensor holding NaN or Inf is an error (a diverged or damaged run would
-    otherwise enhance every photo to black) unless ``allow_nonfinite``.
-    """
-    if not allow_nonfinite:
-        bad = [k for k, v in state.items()
-               if np.asarray(v).dtype.kind == "f" and not np.isfinite(v).all()]
-        if bad:
-            raise CheckpointError(f"{where} holds NaN or Inf values in {len(bad)} tensors "
-                                  f"({bad[:3]}{' ...' if len(bad) > 3 else ''}): the run that "
-                                  f"wrote it diverged or the file is damaged; use an earlier "
-                                  f"checkpoint")
-    own = model.state_dict()
-    missing = sorted(set(own) - set(state))
-    unexpected = sorted(set(state) - set(own))
-    wrong = [(k, tuple(state[k].shape), tuple(own[k].shape)) for k in own
-             if k in state and tuple(state[k].shape) != tuple(own[k].shape)]
-    if strict and (missing or unexpected or wrong):
-        parts = []
-        for label, items in (("missing", missing), ("unexpected", unexpected),
-                             ("wrong shape (got, expected)", wrong)):
-            if items:
-                parts.append(f"{len(items)} {label}: {items[:5]}{' ...' if len(items) > 5 else ''}")
-        raise CheckpointError(f"{where} does not fit this model: " + "; ".join(parts))
-    for k, v in state.items():
-        if k in own and tuple(v.shape) == tuple(own[k].shape):
-            own[k].assign(jt.array(np.asarray(v, dtype=np.float32)))
-    return missing, unexpected

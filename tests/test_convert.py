@@ -5,6 +5,7 @@ numpy arrays (no ImageNet weights exist on these machines) and stored as
 plain pickles, which the converter reads like Jittor's ``.pkl`` files. The
 PyTorch ``.pth`` formats and numerical parity are in test_convert_parity.py.
 """
+import ast
 import collections
 import os
 import pickle
@@ -18,8 +19,11 @@ import pytest
 
 import jsymnet
 from jsymnet.checkpoint import CheckpointError
-from jsymnet.convert import ConvertError, convert, read_weights, release_names
+from jsymnet.convert import convert
+from jsymnet.models.release import release_names
 from jsymnet.models.codec import load_vgg_codec_weights
+from jsymnet.models.state import load_state
+from jsymnet.torch_pickle import ConvertError, file_format, is_torch_file, read_weights
 
 from conftest import ROOT, tiny_config
 
@@ -264,7 +268,31 @@ def test_wrong_config_for_the_checkpoint_names_the_layout(tmp_path):
 def test_decoder_codec_copy_must_equal_encoder(tmp_path):
     state, _ = release_state()
     state["operations.3.haar_weights2"] = state["operations.3.haar_weights2"] + 1e-3
-    assert_fails_cleanly(tmp_path, dump(tmp_path / "G.pkl", state), "differ", config=TINY)
+    src = dump(tmp_path / "G.pkl", state)
+    assert_fails_cleanly(tmp_path, src, "differ", config=TINY)
+    assert_fails_cleanly(tmp_path, src, "differ.*ambiguous", config=TINY, codec_only=True)
+
+
+def test_codec_only_forced_on_a_vgg_file_fails_cleanly(tmp_path):
+    tv, _, _ = vgg_states()
+    msg = assert_fails_cleanly(tmp_path, dump(tmp_path / "tv.pkl", tv), "does not fit",
+                               kind="release-G", codec_only=True)
+    assert "2 missing: ['operations.0.haar_weights1 (64, 3, 3, 3)'" in msg
+
+
+def test_load_state_reports_like_the_converter():
+    model = jsymnet.build_model(TINY, load_codec_weights=False)
+    state = {k: v.numpy() for k, v in model.state_dict().items()}
+    del state["codec.weight1"]
+    state["extra.weight"] = np.zeros(3, np.float32)
+    key = next(k for k, v in state.items() if k.startswith("ift.") and v.ndim == 4)
+    state[key] = np.zeros((1, 1, 1, 1), np.float32)
+    with pytest.raises(CheckpointError, match="does not fit this model") as info:
+        load_state(model, state)
+    msg = str(info.value)
+    assert f"1 missing: ['codec.weight1 {tuple(model.codec.weight1.shape)}']" in msg
+    assert "1 unexpected: ['extra.weight (3,)']" in msg
+    assert f"1 with the wrong shape: ['{key} is (1, 1, 1, 1), expected" in msg
 
 
 def test_jsymnet_checkpoint_is_not_converted_again(tmp_path):
@@ -330,3 +358,39 @@ def test_load_model_names_pytorch_files_whatever_their_suffix(tmp_path):
     for path in (zipped, legacy):
         with pytest.raises(CheckpointError, match="PyTorch file; convert it first"):
             jsymnet.load_model(path)
+
+
+def test_file_format_from_path_or_head(tmp_path):
+    zipped = tmp_path / "a.pth"
+    with zipfile.ZipFile(zipped, "w") as z:
+        z.writestr("a/data.pkl", pickle.dumps({}, protocol=2))
+    legacy = pickle.dumps(0x1950A86A20F9469CFC6C, protocol=2) + b"\x80\x02M\xe9\x03."
+    tar = bytes(257) + b"ustar" + bytes(300)
+    plain = dump(tmp_path / "p.pkl", {"w": np.zeros(2, np.float32)})
+    assert file_format(zipped) == "zip" and is_torch_file(zipped)
+    assert file_format(legacy) == "legacy"
+    assert file_format(plain) == "pickle" and not is_torch_file(plain)
+    assert file_format(tar) == "tar"
+    assert file_format(b"") is None and file_format(b"hello") is None
+
+
+def _relative_imports(path):
+    """(module, inside a function) for every ``from .x import`` in ``path``."""
+    tree = ast.parse(path.read_text())
+    functions = [f for f in ast.walk(tree)
+                 if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef))]
+    nested = {id(n) for f in functions for n in ast.walk(f)}
+    return [("." * n.level + (n.module or ""), id(n) in nested) for n in ast.walk(tree)
+            if isinstance(n, ast.ImportFrom) and n.level]
+
+
+def test_reader_mapping_and_checkpoints_import_without_a_cycle():
+    pkg = ROOT / "jsymnet"
+    assert {m for m, _ in _relative_imports(pkg / "torch_pickle.py")} == {".errors"}
+    assert {m for m, _ in _relative_imports(pkg / "models" / "state.py")} == {"..errors"}
+    assert {m for m, _ in _relative_imports(pkg / "models" / "release.py")} <= {
+        "..torch_pickle", ".state"}
+    for path in pkg.rglob("*.py"):  # no import moved into a function to dodge a cycle
+        for module, nested in _relative_imports(path):
+            assert not (nested and module.lstrip(".") in ("convert", "checkpoint")), \
+                (path, module)

@@ -12,8 +12,9 @@ release-vgg (the release's vgg16.weight -> codec weights). See weights/README.md
 import argparse
 import sys
 
-from . import EXPECTED_ERRORS, report
-from ..convert import KINDS, convert
+from . import EXIT_OK, EXPECTED_ERRORS, add_set_option, report, set_overrides
+from ..convert import convert
+from ..models.release import KINDS
 
 
 def main(argv=None):
@@ -25,17 +26,23 @@ def main(argv=None):
     ap.add_argument("--config", default=None,
                     help="model config for a release-G checkpoint (default: the built-in "
                          "defaults, i.e. the release layout); e.g. configs/fivek.yaml")
+    add_set_option(ap, "model.ift.num_blocks=4")
     ap.add_argument("--kind", default="auto", choices=("auto",) + KINDS)
     ap.add_argument("--codec-only", action="store_true",
                     help="from a release-G checkpoint, write only its codec (VGG conv1_1/1_2) "
                          "weights file")
     args = ap.parse_args(argv)
+    overrides = set_overrides(ap, args.set)
     try:
-        convert(args.input, args.output, config=args.config, kind=args.kind,
+        config = args.config
+        if overrides:
+            from ..config import load_config
+            config = load_config(args.config, overrides)
+        convert(args.input, args.output, config=config, kind=args.kind,
                 codec_only=args.codec_only, log=print)
     except EXPECTED_ERRORS as exc:
         return report(exc)
-    return 0
+    return EXIT_OK
 
 
 if __name__ == "__main__":
