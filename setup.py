@@ -17,6 +17,9 @@ class BuildWithResources(build_py):
     """build_py that also copies the shipped configs and default model into the package."""
 
     def run(self):
+        # Start from an empty build/lib/jsymnet: build_py only adds files, so a module moved
+        # out of the package since the last build (e.g. to tools/) would ship in the wheel.
+        shutil.rmtree(os.path.join(self.build_lib, "jsymnet"), ignore_errors=True)
         super().run()
         for pattern in BUNDLED:
             for src in sorted(glob.glob(os.path.join(HERE, pattern))):
@@ -52,6 +55,7 @@ setup(
     ],
     extras_require={
         "test": ["pytest"],
+        # for the PyTorch parity tests and tools/benchmark.py (tools/reference/, not packaged)
         "torch": ["torch"],
     },
     entry_points={

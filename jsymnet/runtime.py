@@ -2,7 +2,7 @@
 
 Jittor, imported bare on a machine with ``nvcc`` but no GPU, fails while
 looking for ``libcudart``. Without its downloaded oneDNN it runs
-convolutions about 75x slower, and it tries to download oneDNN, CUTLASS and
+convolutions far slower, and it tries to download oneDNN, CUTLASS and
 cuTT from the network. :func:`prepare` decides all of this up front, through
 the environment variables Jittor reads when it is imported:
 
@@ -16,13 +16,13 @@ the environment variables Jittor reads when it is imported:
 * logs: ``log_silent=1`` (Jittor's info lines on every import); jsymnet says
   once, itself, when the first import is about to compile Jittor's core.
 * torch: Jittor imports PyTorch at start-up whenever it is installed
-  (``FIX_TORCH_ERROR``); that costs about a second per import and put both
-  native runtimes in every process (a compile thread crashed and deadlocked
-  that way here), so jsymnet sets ``FIX_TORCH_ERROR=0``. Code that needs
-  both should run torch in a separate process.
+  (``FIX_TORCH_ERROR``); that slows every import and puts both native
+  runtimes in every process, where a compile thread can crash and deadlock,
+  so jsymnet sets ``FIX_TORCH_ERROR=0``. Code that needs both should run
+  torch in a separate process.
 * memory allocator: glibc keeps freed memory for reuse instead of mapping
-  and page-faulting every large oneDNN buffer afresh (1.5x faster at image
-  sizes; :mod:`jsymnet.utils.malloc_tuning`, opt out with ``JSYMNET_MALLOC=system``).
+  and page-faulting every large oneDNN buffer afresh
+  (:mod:`jsymnet.utils.malloc_tuning`, opt out with ``JSYMNET_MALLOC=system``).
 
 Variables the user already set are never overwritten. ``jsymnet`` calls
 :func:`prepare` on import, so ``import jsymnet`` before ``import jittor``

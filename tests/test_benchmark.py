@@ -7,9 +7,9 @@ their timings comparable.
 import jsymnet  # noqa: F401
 import pytest
 
+from benchlib.harness import BenchmarkError, format_table, run_case, torch_available
+from benchlib.profiling import classify, profile
 from conftest import tiny_config
-from jsymnet.benchmark import BenchmarkError, format_table, run_case, torch_available
-from jsymnet.profiling import classify, profile
 
 needs_torch = pytest.mark.skipif(not torch_available(),
                                  reason="torch is not installed (pip install -e '.[torch]')")

@@ -60,6 +60,15 @@ def test_wheel_carries_configs_and_the_default_model(venv):
         assert name in names, name
 
 
+def test_wheel_leaves_the_tools_out(venv):
+    """The benchmark harness, the profiler and the PyTorch reference live in tools/."""
+    import zipfile
+    names = zipfile.ZipFile(venv["wheel"]).namelist()
+    assert not [n for n in names if n.startswith("jsymnet/reference/")]
+    assert "jsymnet/benchmark.py" not in names and "jsymnet/profiling.py" not in names
+    assert not [n for n in names if n.startswith(("tools/", "benchlib/", "reference/"))]
+
+
 def test_api_from_another_folder(venv):
     write_image(venv["work"] / "photo.png", np.random.default_rng(0).random((24, 32, 3)) * 0.3)
     code = """

@@ -1,6 +1,6 @@
 """Files for the converter's parity tests, from the PyTorch reference of the release.
 
-The network is jsymnet/reference/torch_release.py (the release layout, written
+The network is tools/reference/torch_release.py (the release layout, written
 from ../shared/SPEC.md); this script saves it in every format the converter reads.
 
 Run as a script it writes the files the parity tests convert (it runs in its
@@ -27,10 +27,10 @@ import torch
 from torch import nn
 
 
-# The reference, imported from its own folder: importing it through the ``jsymnet``
-# package would start Jittor in this torch process.
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "jsymnet" / "reference"))
-from torch_release import ReleaseNet, counts, randomise  # noqa: E402
+# The reference lives in tools/ (no part of the jsymnet package, which would start Jittor
+# in this torch process).
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
+from reference.torch_release import ReleaseNet, counts, randomise  # noqa: E402
 
 def vgg_state_dicts(w1, w2, seed=1):
     """The same conv1_1 / conv1_2 in torchvision's and the release's VGG-16 key layouts.

@@ -16,12 +16,12 @@ jsymnet is timed.
 
 Memory: by default jsymnet trains with the reversible IFT backward
 (train.memory_efficient in the config) and the PyTorch reference splits the
-batch into two accumulated halves (--torch-accum 2): at batch 2 in one piece
-it needs ~23 GB. With --backward ordinary, jsymnet alone peaks near 16.4 GB:
-add --order sequential so the two processes do not run at the same time.
+batch into two accumulated halves (--torch-accum 2), because in one piece it
+holds every activation of the batch at once. With --backward ordinary jsymnet
+does too: add --order sequential so the two processes do not run at the same
+time. The README's Benchmarks section has the figures.
 
---device cuda runs both on the GPU (torch's CUDA build and Jittor's); it has
-not been run yet: no GPU was lent while this harness was written.
+--device cuda runs both on the GPU (torch's CUDA build and Jittor's).
 
 Examples:
   python tools/benchmark.py                       # both cases, 1 warm-up + 5 runs
@@ -37,10 +37,12 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def main(argv=None):
+    from jsymnet.cli import EXIT_FAILED, EXIT_OK, add_set_option, config_file, set_overrides
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", default="configs/lol.yaml",
                    help="jsymnet model config; the release layout (default: %(default)s)")
+    add_set_option(p, "train.memory_efficient=false")
     p.add_argument("--cases", nargs="+", default=["enhance", "train"],
                    choices=["enhance", "train"], help="what to time (default: both)")
     p.add_argument("--size", nargs=2, type=int, default=[400, 600], metavar=("H", "W"),
@@ -68,20 +70,22 @@ def main(argv=None):
                         "(default: %(default)s)")
     p.add_argument("--json", metavar="FILE", help="also write every figure as JSON")
     args = p.parse_args(argv)
+    overrides = set_overrides(p, args.set)
     if args.repeat < 1 or args.warmup < 0:
         p.error("--repeat must be at least 1 and --warmup at least 0")
     if args.batch % args.torch_accum:
         p.error(f"--batch {args.batch} does not split into --torch-accum {args.torch_accum} parts")
 
-    from jsymnet.benchmark import BenchmarkError, format_table, run_case, torch_available
+    from benchlib.harness import BenchmarkError, format_table, run_case, torch_available
     from jsymnet.config import ConfigError, load_config
     from jsymnet.engine.step import backward_mode
     from jsymnet.utils.fileio import atomic_write_text
 
     try:
-        cfg = load_config(args.config)
+        cfg = load_config(args.config, overrides)
     except ConfigError as e:
         p.error(str(e))
+    config = config_file(cfg) if overrides else args.config  # the workers read a file
     backward = backward_mode(cfg["train"], args.backward)
     frameworks = ["jsymnet"]
     if not args.no_torch:
@@ -101,18 +105,18 @@ def main(argv=None):
                                                                  args.crop]
             print(f"{case} on {'x'.join(map(str, shape))}: {' and '.join(frameworks)}, "
                   f"{args.warmup} warm-up + {args.repeat} runs each, {args.order}", flush=True)
-            cases.append(run_case(case, shape, args.config, args.repeat, args.warmup,
+            cases.append(run_case(case, shape, config, args.repeat, args.warmup,
                                   args.device, backward, args.torch_accum, args.threads,
                                   frameworks, args.order, torch_malloc=args.torch_malloc,
                                   log=lambda msg: print(msg, flush=True)))
     except BenchmarkError as e:
         print(f"error: {e}", file=sys.stderr)
-        return 1
+        return EXIT_FAILED
     print()
     print(format_table(cases))
     if args.json:
         atomic_write_text(args.json, json.dumps(cases, indent=1))
-    return 0
+    return EXIT_OK
 
 
 if __name__ == "__main__":

@@ -3,10 +3,9 @@
 Every convolution through oneDNN allocates its blocked-layout buffers afresh,
 and at image sizes those buffers are tens of MB: above glibc's mmap threshold,
 so each one is mapped from the kernel, page-faulted in 4 KiB at a time,
-zeroed, and unmapped again. Measured on the 2-core CPU, enhancing a 400x600
-image took 7.3 million page faults and 12 s of system time per run (23.6 s
-wall); with mmap off and trimming off the same run takes 0.3 million faults
-on the first run, none after, and 15.5 s (peak RSS 1.37 GB instead of 0.98 GB).
+zeroed, and unmapped again, run after run. With mmap and trimming off, the
+pages are faulted in on the first run only, at the cost of a somewhat higher
+peak (the README's Benchmarks section has the figures).
 
 ``tune()`` sets ``M_MMAP_MAX = 0`` (large blocks come from the heap like small
 ones) and ``M_TRIM_THRESHOLD = -1`` (the heap's free top is kept, not given
@@ -15,7 +14,7 @@ only the allocator's policy, never correctness; set ``JSYMNET_MALLOC=system``
 to leave glibc's defaults alone (for instance when jsymnet shares a long-lived
 process whose memory should shrink again after a burst).
 
-jsymnet/reference/bench_torch.py imports this file from its folder to give the PyTorch
+tools/reference/bench_torch.py imports this file from its folder to give the PyTorch
 reference the same settings when asked (``tools/benchmark.py --torch-malloc tuned``).
 """
 import ctypes
@@ -60,9 +59,9 @@ def release_free_memory():
 
     With trimming off, memory freed by a burst (reading a checkpoint, one
     inference pass) stays resident, and later large buffers that do not fit in
-    its holes extend the heap past it: over five 400x600 enhances the peak
-    crept from 1.23 to 1.40 GB. Trimming once after each such burst keeps it
-    at the first pass's 1.29 GB, for about 0.03 s. Not for inner loops: pages
+    its holes extend the heap past it, so the peak creeps up pass after pass.
+    Trimming once after each such burst holds the peak at the first pass's
+    level, for a small fraction of a pass's time. Not for inner loops: pages
     handed back are faulted in again when reused. Returns True if memory was
     released; does nothing under glibc's own policy (``JSYMNET_MALLOC=system``),
     which trims by itself.

@@ -1,8 +1,8 @@
-"""What a benchmark worker process and ``jsymnet.benchmark`` say to each other.
+"""What a benchmark worker process and ``benchlib.harness`` say to each other.
 
 numpy and the standard library only: the PyTorch worker
 (``bench_torch.py``, run by path) and the Jittor worker
-(``jsymnet.benchmark``) both use it, and neither may load the other's runtime.
+(``benchlib.harness``) both use it, and neither may load the other's runtime.
 
 A worker builds its network, runs the warm-up, then answers one line on
 stdin at a time: ``run`` (one timed run) or ``quit`` (its peak memory, then

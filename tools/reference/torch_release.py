@@ -5,8 +5,8 @@ state dict has the release's keys and shapes (964 tensors including the unused
 ``soca.*``, ``operations.0..9``; 11,573,568 trainable parameters); its forward
 pass is the release's degradation, ``net(x, rev=True)`` its enhancement.
 ``tests/test_convert_parity.py`` checks that a converted copy of it and
-jsymnet agree to about 3e-6, and ``jsymnet.benchmark`` times the two side by
-side.
+jsymnet agree, and ``benchlib.harness`` (tools/benchmark.py) times the two side
+by side.
 
 torch is an optional dependency: import this module only in a process that
 does not run Jittor (the two runtimes crash each other, see jsymnet/runtime.py).

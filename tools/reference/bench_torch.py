@@ -1,6 +1,6 @@
 """The PyTorch side of ``tools/benchmark.py``: run by path, never imported.
 
-    python jsymnet/reference/bench_torch.py '{"case": "enhance", ...}'
+    python tools/reference/bench_torch.py '{"case": "enhance", ...}'
 
 Builds the reference release generator (torch_release.py) with seeded random
 weights, saves them where the Jittor worker loads them (so both run the same
@@ -19,7 +19,7 @@ import torch_release as ref
 
 def main(spec):
     if spec.get("malloc") == "tuned":  # jsymnet's allocator settings, from their own folder
-        sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "utils"))
+        sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "jsymnet" / "utils"))
         import malloc_tuning
         malloc_tuning.tune()
     torch.set_num_threads(spec["threads"])

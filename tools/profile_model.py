@@ -8,8 +8,8 @@ reductions, slicing / concatenation. Use it to check what a change to the
 model or to jt.flags does to the balance.
 
 Examples:
-  python tools/profile.py --case enhance --size 400 600
-  python tools/profile.py --case train --size 180 180 --batch 2 --backward ordinary
+  python tools/profile_model.py --case enhance --size 400 600
+  python tools/profile_model.py --case train --size 180 180 --batch 2 --backward ordinary
 """
 import argparse
 import os
@@ -19,10 +19,12 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def main(argv=None):
+    from jsymnet.cli import EXIT_OK, add_set_option, set_overrides
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--case", default="enhance", choices=["enhance", "train"])
     p.add_argument("--config", default="configs/lol.yaml", help="model config (default: %(default)s)")
+    add_set_option(p, "model.subnet.rounds=2")
     p.add_argument("--size", nargs=2, type=int, default=[400, 600], metavar=("H", "W"),
                    help="input size (default: 400 600)")
     p.add_argument("--batch", type=int, default=1, help="batch size (default: 1)")
@@ -32,13 +34,14 @@ def main(argv=None):
     p.add_argument("--top", type=int, default=0,
                    help="also list the N most expensive kernels by name")
     args = p.parse_args(argv)
+    overrides = set_overrides(p, args.set)
 
     from jsymnet.config import ConfigError, load_config
     from jsymnet.engine.step import backward_mode
-    from jsymnet.profiling import format_summary, profile
+    from benchlib.profiling import format_summary, profile
 
     try:
-        cfg = load_config(args.config)
+        cfg = load_config(args.config, overrides)
     except ConfigError as e:
         p.error(str(e))
     backward = backward_mode(cfg["train"], args.backward)
@@ -46,7 +49,8 @@ def main(argv=None):
     what = args.case + (f" ({backward} backward)" if args.case == "train" else "")
     print(f"profiling {what} on {'x'.join(map(str, shape))} (1 warm-up run first) ...",
           flush=True)
-    wall, summary, report = profile(args.case, shape, args.config, backward, device=args.device)
+    wall, summary, report = profile(args.case, shape, cfg if overrides else args.config,
+                                    backward, device=args.device)
     print(format_summary(wall, summary))
     if args.top:
         col = {k: i for i, k in enumerate(report[0])}
@@ -55,7 +59,7 @@ def main(argv=None):
         for r in rows:
             print(f"  {float(r[col['TotalTime']]) / 1e9:8.3f} s  {int(float(r[col['Count']])):5d}"
                   f" calls  {r[col['Name']][:110]}")
-    return 0
+    return EXIT_OK
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@
 Each configuration (framework x case) runs in its own worker process, so one's
 peak memory never shows in another's, and a worker never loads the other
 framework (Jittor and torch crash each other in one process). The PyTorch
-worker (jsymnet/reference/bench_torch.py) builds the reference release
+worker (tools/reference/bench_torch.py) builds the reference release
 generator with seeded random weights and saves them; the Jittor worker loads
 that file through the converter, so both run the same network on the same
 inputs, and the harness checks that they agree (the enhanced images, or the
@@ -19,12 +19,14 @@ import tempfile
 from importlib.util import find_spec
 from pathlib import Path
 
-from .errors import JsymnetError
-from .reference import bench_protocol as proto
+from jsymnet.errors import JsymnetError
+from reference import bench_protocol as proto  # tools/ is on sys.path (see benchlib/__init__.py)
 
 CASES = ("enhance", "train")
 FRAMEWORKS = ("jsymnet", "pytorch")
-REFERENCE_DIR = Path(__file__).resolve().parent / "reference"
+TOOLS_DIR = Path(__file__).resolve().parents[1]
+REPO_ROOT = TOOLS_DIR.parent
+REFERENCE_DIR = TOOLS_DIR / "reference"
 
 
 class BenchmarkError(JsymnetError, RuntimeError):
@@ -47,12 +49,13 @@ def build_case(case, shape, config="configs/lol.yaml", backward="reversible", de
     """
     import jsymnet
     import jittor as jt
-    from .checkpoint import load_state
-    from .config import load_config
-    from .convert import map_release_generator, read_weights, strip_module_prefix
-    from .engine import make_optimizer
-    from .engine.step import step_function
-    from .utils import malloc_tuning
+    from jsymnet.config import load_config
+    from jsymnet.models.release import map_release_generator, strip_module_prefix
+    from jsymnet.models.state import load_state
+    from jsymnet.torch_pickle import read_weights
+    from jsymnet.engine import make_optimizer
+    from jsymnet.engine.step import step_function
+    from jsymnet.utils import malloc_tuning
 
     jsymnet.use_device(device)
     jt.set_global_seed(seed)
@@ -101,7 +104,7 @@ def _jsymnet_worker(spec):
         np.save(path, run.last.numpy())
 
     def final():
-        from .runtime import runtime_info
+        from jsymnet.runtime import runtime_info
         info = runtime_info()
         return {"onednn": info["onednn_source"], "onednn_library": info["onednn_library"]}
 
@@ -117,13 +120,15 @@ class Worker:
     def __init__(self, framework, spec, workdir):
         self.framework = framework
         self.log_path = Path(workdir) / f"{framework}-{spec['case']}.log"
-        if framework == "jsymnet":
-            cmd = [sys.executable, "-m", "jsymnet.benchmark", json.dumps(spec)]
-        else:
-            cmd = [sys.executable, str(REFERENCE_DIR / "bench_torch.py"), json.dumps(spec)]
         env = dict(os.environ, PYTHONUNBUFFERED="1", OMP_NUM_THREADS=str(spec["threads"]))
-        root = str(Path(__file__).resolve().parents[1])
-        env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
+        # the checkout's jsymnet first; the Jittor worker is this module, found in tools/
+        path = [str(REPO_ROOT)]
+        if framework == "jsymnet":
+            cmd = [sys.executable, "-m", "benchlib.harness", json.dumps(spec)]
+            path.append(str(TOOLS_DIR))
+        else:  # run by path: its own folder (tools/reference) is its sys.path[0]
+            cmd = [sys.executable, str(REFERENCE_DIR / "bench_torch.py"), json.dumps(spec)]
+        env["PYTHONPATH"] = os.pathsep.join(path + [env.get("PYTHONPATH", "")])
         self._log = open(self.log_path, "w")
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=self._log, text=True, env=env)

@@ -6,7 +6,7 @@ reader can act on: oneDNN convolutions (forward, backward to the data,
 backward to the weights), convolutions Jittor ran itself (reindex-reduce),
 fused element-wise kernels, reductions (the attention's pooling and the
 loss), slicing and concatenation (the coupling's split and join), and the rest.
-``tools/profile.py`` prints it.
+``tools/profile_model.py`` prints it.
 """
 import time
 
@@ -57,7 +57,7 @@ def profile(case, shape, config="configs/lol.yaml", backward="reversible", warmu
             device="cpu"):
     """Profile one run of ``case``; returns (wall seconds, summary, raw report)."""
     import jittor as jt
-    from .benchmark import build_case
+    from .harness import build_case
 
     run = build_case(case, shape, config, backward, device)
     for _ in range(warmup):

@@ -1,1 +1,0 @@
-"""Reference implementations jsymnet is checked and measured against (optional extras)."""
