@@ -23,7 +23,7 @@ from .config import ConfigError, load_config  # noqa: E402
 from .checkpoint import CheckpointError, load_model, save_checkpoint  # noqa: E402
 from .models import DeepSymmetricNet, build_model  # noqa: E402
 from .runtime import runtime_info, use_device  # noqa: E402
-from .enhance import enhance  # noqa: E402  (the function; the module is jsymnet.enhance in sys.modules)
+from .inference import enhance  # noqa: E402
 
 __version__ = "0.1.0"
 __all__ = ["JsymnetError", "build_model", "load_model", "save_checkpoint", "CheckpointError", "DeepSymmetricNet", "load_config", "ConfigError", "runtime_info",

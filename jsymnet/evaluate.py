@@ -24,46 +24,16 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .errors import JsymnetError
 from . import metrics
-from .checkpoint import DEFAULT_WEIGHTS, default_weights, load_model
 from .data.datasets import check_pair_sizes, dataset_pairs, read_pair
 from .data.pairs import PairingError
 from .data.image_io import to_uint8, write_image
-from .enhance import run_rgb
+from .inference import load_weights, run_rgb
 from .utils.fileio import atomic_write_text, check_writable_dir
 
-RANDOM_WEIGHTS = "random"
 SHEET_ROW_HEIGHT = 192     # pixels per row of the comparison sheet
 SHEET_LABEL_HEIGHT = 22
 CSV_FIELDS = ("name", "width", "height", "psnr", "ssim", "input_psnr", "input_ssim", "seconds")
-
-
-class WeightsNotFoundError(JsymnetError, FileNotFoundError):
-    """No weights were given and none ship with jsymnet."""
-
-
-def load_weights(weights, config=None):
-    """(model, description) from a checkpoint path, ``"random"`` or None (the default file).
-
-    ``"random"`` builds an untrained network from ``config`` (smoke tests only;
-    the description says so loudly).
-    """
-    from .models import build_model
-    if weights == RANDOM_WEIGHTS:
-        model = build_model(config)
-        model.eval()
-        return model, "RANDOM, UNTRAINED WEIGHTS (smoke test only; scores mean nothing)"
-    if weights is None:
-        weights = default_weights()
-        if weights is None:
-            raise WeightsNotFoundError(
-                f"no weights given (--weights) and the default model {DEFAULT_WEIGHTS} is "
-                f"not installed with jsymnet. Pass a jsymnet checkpoint with --weights "
-                f"PATH (convert release .pth files with tools/convert_weights.py), or "
-                f"--weights random for an untrained smoke test.")
-    model = load_model(weights)
-    return model, f"checkpoint {weights}"
 
 
 @dataclass
@@ -194,8 +164,13 @@ def run(dataset, out_dir, weights=None, config=None, root=None, low=None, high=N
         split="test", limit=None, max_side=None, convention=metrics.RELEASE, sheet_count=4,
         progress=True):
     """Everything ``tools/test.py`` does after parsing: data, weights, :func:`evaluate`."""
-    from .config import load_config
+    from .config import ConfigError, load_config
+    from .data.datasets import DATASETS, file_pair_datasets
     cfg = load_config(config)
+    if not DATASETS.get(dataset).file_pairs:  # its pairs are the target twice
+        raise ConfigError(f"the {dataset} dataset synthesises its inputs, which this "
+                          f"evaluation does not: score it with tools/compare.py --bsds, or "
+                          f"evaluate one of {', '.join(file_pair_datasets())}")
     model, label = load_weights(weights, cfg)  # first: a missing checkpoint fails fast
     pairs = dataset_pairs(dataset, split, root, low, high, cfg["data"])
     where = {"folder": f"{low} | {high}", "sample": "embedded sample set (scikit-image photos)"}

@@ -32,16 +32,28 @@ def psnr_loss(pred, target, eps=1e-8):
 LOSSES = {"l2": l2, "l1": l1, "psnr": psnr_loss}
 
 
+def loss_terms(x_lq, x_hq, cfg):
+    """The terms of Eq. 12 as (name, reverse, source, target, weight) tuples.
+
+    enhance: x_LQ towards x_HQ with lambda_H; degrade (``reverse``): Q(x_HQ)
+    (or x_HQ without ``quantize_target``) towards x_LQ with lambda_L, left out
+    when lambda_L is 0. ``cfg`` is the ``train.loss`` section.
+    """
+    terms = [("enhance", False, x_lq, x_hq, cfg["lambda_enhance"])]
+    if cfg["lambda_degrade"]:
+        source = quantize(x_hq) if cfg["quantize_target"] else x_hq
+        terms.append(("degrade", True, source, x_lq, cfg["lambda_degrade"]))
+    return terms
+
+
 def bidirectional_loss(model, x_lq, x_hq, cfg):
     """L = lambda_H * l(enhance(x_LQ), x_HQ) + lambda_L * l(degrade(Q(x_HQ)), x_LQ), Eq. 12.
 
     ``cfg`` is the ``train.loss`` section. Returns (total, {"enhance": ..., "degrade": ...}).
     """
     loss = LOSSES[cfg["type"]]
-    parts = {"enhance": loss(model.enhance(x_lq), x_hq)}
-    total = cfg["lambda_enhance"] * parts["enhance"]
-    if cfg["lambda_degrade"]:
-        target = quantize(x_hq) if cfg["quantize_target"] else x_hq
-        parts["degrade"] = loss(model.degrade(target), x_lq)
-        total = total + cfg["lambda_degrade"] * parts["degrade"]
+    total, parts = None, {}
+    for name, reverse, source, target, weight in loss_terms(x_lq, x_hq, cfg):
+        parts[name] = loss(model.degrade(source) if reverse else model.enhance(source), target)
+        total = weight * parts[name] if total is None else total + weight * parts[name]
     return total, parts

@@ -1,5 +1,13 @@
-"""Shared fixtures. jsymnet is imported first: it prepares Jittor's runtime."""
+"""Shared fixtures and helpers. jsymnet is imported first: it prepares Jittor's runtime.
+
+Helpers for the tests (``from conftest import ...``): :func:`tiny_config` and
+:func:`tiny_haar_config` (small networks), :func:`randomize`, :func:`numpy_state`
+(a state dict as numpy), :func:`max_diff` and :func:`largest_diff`, and
+:func:`load_tool` (a script of tools/ as a module).
+"""
+import importlib.util
 import os
+import sys
 from pathlib import Path
 
 import jsymnet  # noqa: F401  (before jittor, always)
@@ -9,6 +17,10 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
+# tools/ holds what is no part of the package: the benchmark harness (benchlib) and the
+# PyTorch reference (reference). Appended, so its scripts (tools/test.py, ...) shadow nothing.
+if str(ROOT / "tools") not in sys.path:
+    sys.path.append(str(ROOT / "tools"))
 
 
 @pytest.fixture(autouse=True)
@@ -40,6 +52,14 @@ def tiny_config(**subnet):
                       "ift": {"num_blocks": 2}, "subnet": sub}}
 
 
+def tiny_haar_config(**subnet):
+    """A small Haar-codec network (the demo model's kind; no VGG weights involved)."""
+    sub = {"rounds": 2, "mid_channels": 16, "hidden_channels": 16, "reduction": 4}
+    sub.update(subnet)
+    return {"model": {"codec": {"type": "haar"}, "ift": {"num_blocks": 2, "split": 6},
+                      "subnet": sub}}
+
+
 def randomize(module, scale=0.2):
     """Give every trainable weight a random value (std ``scale``/sqrt(fan_in); PReLU ~0.2).
 
@@ -63,3 +83,24 @@ def max_diff(a, b):
     a = a.numpy() if hasattr(a, "numpy") else a
     b = b.numpy() if hasattr(b, "numpy") else b
     return float(np.abs(np.asarray(a, np.float64) - np.asarray(b, np.float64)).max())
+
+
+def numpy_state(module, dtype=None):
+    """``module.state_dict()`` as numpy arrays: copies, or converted to ``dtype``."""
+    return {k: v.numpy().astype(dtype) if dtype else v.numpy().copy()
+            for k, v in module.state_dict().items()}
+
+
+def largest_diff(a, b):
+    """The largest absolute difference between two state dicts (numpy or Vars), same keys."""
+    assert a.keys() == b.keys()
+    return max(max_diff(a[k], b[k]) for k in a)
+
+
+def load_tool(name):
+    """The script ``tools/<name>.py`` as a module (its ``main(argv)`` and helpers)."""
+    spec = importlib.util.spec_from_file_location(f"jsymnet_tool_{name}",
+                                                  ROOT / "tools" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

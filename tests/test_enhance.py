@@ -13,9 +13,9 @@ import jsymnet
 import jittor as jt
 from jsymnet.data.image_io import read_image
 
-from conftest import ROOT, max_diff, randomize
+from conftest import ROOT, max_diff, randomize, tiny_haar_config
 
-E = __import__("sys").modules["jsymnet.enhance"]   # the module (jsymnet.enhance is the function)
+from jsymnet import inference as E  # noqa: E402
 H, W = 37, 53
 
 
@@ -23,10 +23,7 @@ H, W = 37, 53
 def weights(tmp_path_factory):
     """A small Haar-codec network (the demo model's kind) with random couplings."""
     jt.set_global_seed(1)
-    model = jsymnet.build_model({"model": {"codec": {"type": "haar"},
-                                           "ift": {"num_blocks": 2, "split": 6},
-                                           "subnet": {"rounds": 2, "mid_channels": 16,
-                                                      "hidden_channels": 16, "reduction": 4}}})
+    model = jsymnet.build_model(tiny_haar_config())
     randomize(model, 0.3)
     path = tmp_path_factory.mktemp("w") / "tiny.pkl"
     jsymnet.save_checkpoint(path, model)

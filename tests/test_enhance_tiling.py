@@ -9,16 +9,9 @@ import pytest
 import jsymnet
 from jsymnet.tiling import TiledRunner, receptive_field, stage_halo
 
-from conftest import max_diff, randomize, tiny_config
+from conftest import max_diff, randomize, tiny_config, tiny_haar_config
 
 H, W, TILE = 37, 53, 16
-
-
-def haar_config(**subnet):
-    sub = {"rounds": 2, "mid_channels": 16, "hidden_channels": 16, "reduction": 4}
-    sub.update(subnet)
-    return {"model": {"codec": {"type": "haar"}, "ift": {"num_blocks": 2, "split": 6},
-                      "subnet": sub}}
 
 
 def make(cfg, scale=0.5):
@@ -49,7 +42,7 @@ def untiled(model, img, reverse=False):
         return y.numpy()[0].transpose(1, 2, 0)
 
 
-@pytest.mark.parametrize("cfg", [tiny_config(), haar_config()], ids=["vgg", "haar"])
+@pytest.mark.parametrize("cfg", [tiny_config(), tiny_haar_config()], ids=["vgg", "haar"])
 @pytest.mark.parametrize("reverse", [False, True], ids=["enhance", "degrade"])
 def test_tiled_equals_untiled(cfg, reverse, image):
     model = make(cfg)
@@ -81,12 +74,12 @@ def test_naive_tiles_and_short_halo_are_not_exact(image):
                                     {"attention": False, "share_weights": True}],
                          ids=["se_resblock", "dense", "rram_shared_no_attention"])
 def test_ablation_subnets_tile_exactly(subnet, image):
-    model = make(haar_config(**subnet))
+    model = make(tiny_haar_config(**subnet))
     assert max_diff(TiledRunner(model, tile=TILE).run(image), untiled(model, image)) < 1e-3
 
 
 def test_memory_mapped_maps_give_the_same_result(image):
-    model = make(haar_config())
+    model = make(tiny_haar_config())
     runner = TiledRunner(model, tile=TILE, ram_budget_gb=0)   # everything on disk
     out = runner.run(image)
     assert runner.maps.on_disk
@@ -98,12 +91,68 @@ def test_halo_and_receptive_field_follow_the_architecture():
     assert stage_halo(model) == 3        # entry conv + the 2 convs of the first RSCA
     # codec 2 + 2; per block (G/H side by side, then F) 2 x (3 + 2 + 2 + 1)
     assert receptive_field(model) == 4 + 2 * 16
-    assert stage_halo(make(haar_config(type="dense", growth=8))) == 5
+    assert stage_halo(make(tiny_haar_config(type="dense", growth=8))) == 5
 
 
 def test_overlap_option_only_widens_the_halo(image):
-    model = make(haar_config())
+    model = make(tiny_haar_config())
     assert TiledRunner(model, tile=TILE, overlap=2).halo == 3
     wide = TiledRunner(model, tile=TILE, overlap=10)
     assert wide.halo == 5                # 10 image pixels = 5 Haar feature pixels
     assert max_diff(wide.run(image), untiled(model, image)) < 1e-3
+
+
+class ToyAttention(jt.nn.Module):
+    """A subnet type the tiling has never heard of: conv, a global channel attention, conv.
+
+    y = conv_b(u * sigmoid(W mean(u))), u = ReLU(conv_a(x)). Written once, as two stages
+    cut at its pooling (jsymnet.models.stages); nothing in jsymnet/tiling.py names it.
+    """
+
+    def __init__(self, cin, cout, cfg):
+        super().__init__()
+        from jsymnet.models.init import conv1x1, conv3x3
+        self.conv_a, self.att, self.conv_b = conv3x3(cin, 8), conv1x1(8, 8), conv3x3(8, cout)
+
+    def stages(self):
+        from jsymnet.models.stages import Stage
+
+        def before(maps, _):
+            u = jt.nn.relu(self.conv_a(maps[0]))
+            return (u,), u                                   # u is pooled
+
+        def after(maps, mean):
+            return (self.conv_b(maps[0] * jt.sigmoid(self.att(mean))),), None
+        return [Stage(before, 1), Stage(after, 1)]
+
+    def execute(self, x):
+        from jsymnet.models.stages import run_stages
+        return run_stages(self.stages(), x)
+
+
+def test_a_new_subnet_type_tiles_exactly_with_no_edit_in_the_tiling(image):
+    from jsymnet.models.registry import SUBNETS
+    if "toy_attention" not in SUBNETS:
+        SUBNETS.register("toy_attention", ToyAttention)
+    model = make(tiny_haar_config(type="toy_attention"), scale=2.0)
+    ref = untiled(model, image)
+    crop = untiled(model, np.ascontiguousarray(image[:24, :24]))
+    assert max_diff(crop[4:20, 4:20], ref[4:20, 4:20]) > 1e-3   # its attention is global
+    runner = TiledRunner(model, tile=TILE)
+    assert runner.halo == 1                 # its deepest stage has one 3x3 conv
+    out = runner.run(image)
+    assert len(runner.grid.origins) >= 6
+    assert max_diff(out, ref) < 1e-5
+
+
+def test_parts_the_tiling_cannot_run_exactly_are_refused():
+    from jsymnet.tiling import TilingError
+    model = make(tiny_haar_config())
+    block = model.ift.blocks[0]
+    block.F.conv1 = jt.nn.Conv2d(6, 16, 3, padding=1)            # would see the next tile
+    with pytest.raises(TilingError, match="F.conv1"):
+        TiledRunner(model, tile=TILE)
+    model = make(tiny_haar_config(type="dense", growth=8))
+    model.ift.blocks[0].G.stages = None                           # no stages to run
+    with pytest.raises(TilingError, match="stages"):
+        TiledRunner(model, tile=TILE)

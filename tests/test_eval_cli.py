@@ -1,6 +1,5 @@
 """tools/test.py end to end, with a tiny checkpoint (SPEC 7 evaluation)."""
 import csv
-import importlib.util
 import json
 import subprocess
 import sys
@@ -10,23 +9,15 @@ import pytest
 from PIL import Image
 
 import jsymnet
-from jsymnet import evaluate, metrics
+from jsymnet import evaluate, inference, metrics
 from jsymnet.data import read_image, resize_max_side
 from jsymnet.data import sample as sample_mod
 
-from conftest import ROOT, tiny_config
+from conftest import ROOT, load_tool, tiny_config
 
 
 from jsymnet.cli import test as test_tool  # noqa: E402  (tools/test.py's main)
 
-
-def _load_tool(name):
-    """A script of tools/ that has no console entry point (make_pairs)."""
-    spec = importlib.util.spec_from_file_location(f"jsymnet_tool_{name}",
-                                                  ROOT / "tools" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 MAX_SIDE = 48  # every image the model sees in these tests is 48 x 32
 
@@ -89,8 +80,9 @@ def test_folder_on_the_eight_real_fivek_pairs(shared_data, tiny_ckpt, tmp_path, 
 def test_limit_and_sample_dataset(tiny_ckpt, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv(sample_mod.CACHE_ENV, str(tmp_path / "cache"))
     cfg = tmp_path / "small.yaml"
-    cfg.write_text("data:\n  sample_size: 64\n  sample_variants: [1, 1]\n")
-    rc = test_tool.main(["--dataset", "sample", "--config", str(cfg), "--weights",
+    cfg.write_text("data:\n  dataset: lol\n  sample_size: 64\n")
+    rc = test_tool.main(["--config", str(cfg), "--set", "data.dataset=sample",
+                         "--set", "data.sample_variants=[1, 1]", "--weights",
                          str(tiny_ckpt), "--out", str(tmp_path / "o"), "--limit", "1",
                          "--max-side", str(MAX_SIDE), "--sheet", "0", "--no-progress"])
     assert rc == 0
@@ -98,6 +90,21 @@ def test_limit_and_sample_dataset(tiny_ckpt, tmp_path, monkeypatch, capsys):
     assert [r["name"] for r in rows] == ["chelsea_0"]
     assert not (tmp_path / "o" / "comparison.png").exists()
     assert "embedded sample set" in capsys.readouterr().out
+
+
+def test_set_is_validated_and_a_synthesised_dataset_is_refused(tiny_ckpt, tmp_path, capsys):
+    args = ["--weights", str(tiny_ckpt), "--out", str(tmp_path / "o"), "--no-progress"]
+    rc = test_tool.main(["--set", "data.dataset=lowlight", "--set", f"data.root={tmp_path}"]
+                        + args)
+    err = capsys.readouterr().err
+    assert rc == 2 and "the lowlight dataset synthesises its inputs" in err
+    assert "tools/compare.py" in err and "lol, fivek, folder, sample" in err
+    rc = test_tool.main(["--dataset", "sample", "--set", "data.sample_size=big"] + args)
+    assert rc == 2 and "key 'data.sample_size' must be int" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        test_tool.main(["--set", "data.sample_size"] + args)
+    assert exc.value.code == 2 and "--set expects KEY=VALUE" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
 
 
 def test_missing_dataset_shows_layout(tiny_ckpt, tmp_path, capsys):
@@ -120,7 +127,7 @@ def test_mismatched_folders_list_the_names(tiny_ckpt, tmp_path, capsys):
 
 
 def test_no_weights_is_an_error_not_random(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(evaluate, "default_weights", lambda: None)
+    monkeypatch.setattr(inference, "default_weights", lambda: None)
     folder = tmp_path / "x"
     for side in ("low", "high"):
         (folder / side).mkdir(parents=True)
@@ -128,7 +135,7 @@ def test_no_weights_is_an_error_not_random(tmp_path, monkeypatch, capsys):
     rc = test_tool.main(["--low", str(folder / "low"), "--high", str(folder / "high"),
                          "--out", str(tmp_path / "o")])
     err = capsys.readouterr().err
-    assert rc == 2 and "no weights given" in err and "--weights random" in err
+    assert rc == 2 and "is missing" in err and "--weights random" in err
 
 
 def test_not_a_checkpoint_is_a_clear_error(tmp_path, capsys):
@@ -150,7 +157,7 @@ def test_make_pairs_tool_output_evaluates(tiny_ckpt, tmp_path, capsys):
     for i in range(4):
         Image.fromarray(rng.integers(0, 256, (32, 48, 3), dtype=np.uint8)).save(
             photos / f"p{i}.jpg")
-    make_pairs = _load_tool("make_pairs")
+    make_pairs = load_tool("make_pairs")
     assert make_pairs.main(["--targets", str(photos), "--out", str(tmp_path / "pairs"),
                             "--test-count", "2"]) == 0
     assert "2 train and 2 test pairs" in capsys.readouterr().out

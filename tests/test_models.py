@@ -4,7 +4,7 @@ import jittor as jt
 import numpy as np
 import pytest
 
-from conftest import max_diff, randomize, tiny_config
+from conftest import max_diff, numpy_state, randomize, tiny_config
 from jsymnet.config import load_config
 from jsymnet.losses import bidirectional_loss
 from jsymnet.models import IFT, RRAM, HaarCodec, InvertibleBlock
@@ -13,10 +13,6 @@ import numpy_reference as ref
 RELEASE = load_config({})["model"]["subnet"]          # the release RRAM (SPEC 4)
 SHARED = dict(RELEASE, share_weights=True)              # the paper's RRAM
 TINY_SUB = load_config(tiny_config())["model"]["subnet"]
-
-
-def params_np(module):
-    return {k: v.numpy().astype(np.float64) for k, v in module.state_dict().items()}
 
 
 @pytest.mark.parametrize("subnet", [RELEASE, SHARED], ids=["release", "paper_shared"])
@@ -70,7 +66,7 @@ def test_rram_matches_equations_5_to_11(shared, attention):
                hidden_channels=12, reduction=4)
     net = randomize(RRAM(3, 5, cfg), scale=1.0)
     x = jt.randn(1, 3, 5, 5)
-    expected = ref.rram(x.numpy()[0].astype(np.float64), params_np(net), 3, shared, attention)
+    expected = ref.rram(x.numpy()[0].astype(np.float64), numpy_state(net, np.float64), 3, shared, attention)
     assert np.abs(expected).max() > 1e-2
     assert max_diff(net(x)[0], expected) < 1e-4
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import jsymnet
-from conftest import ROOT, max_diff, tiny_config
+from conftest import ROOT, largest_diff, max_diff, numpy_state, tiny_config
 from jsymnet.config import ConfigError, load_config
 from jsymnet.data.image_io import write_image
 from jsymnet.engine import BatchOrder, MultiStepSchedule, ResumeError, Trainer
@@ -53,15 +53,6 @@ def run_config(pair_folders, **train):
     return load_config(cfg)
 
 
-def weights(model):
-    return {k: v.numpy().copy() for k, v in model.state_dict().items()}
-
-
-def largest_diff(a, b):
-    assert a.keys() == b.keys()
-    return max(max_diff(a[k], b[k]) for k in a)
-
-
 def test_short_run_loss_decreases(pair_folders, tmp_path):
     cfg = run_config(pair_folders, schedule={"total": 30, "milestones": []})
     trainer = Trainer(cfg, tmp_path / "run", val_set=False, progress=False)
@@ -90,7 +81,7 @@ def test_resume_is_exact(pair_folders, tmp_path):
     assert second.iteration == 6
     assert second.optimizer.n_step == straight.optimizer.n_step == 6
     assert second.optimizer.lr == straight.optimizer.lr == 5e-4
-    diff = largest_diff(weights(straight.model), weights(second.model))
+    diff = largest_diff(numpy_state(straight.model), numpy_state(second.model))
     assert diff < 1e-6, diff
     for a, b in zip(straight.optimizer.param_groups[0]["m"], second.optimizer.param_groups[0]["m"]):
         assert max_diff(a, b) < 1e-6
@@ -122,7 +113,7 @@ def test_cli_interrupted_run_continues_exactly(pair_folders, tmp_path):
     cli(tmp_path / "split", "--auto-resume")
     straight = jsymnet.load_model(tmp_path / "straight" / FINAL)
     resumed = jsymnet.load_model(tmp_path / "split" / FINAL)
-    assert largest_diff(weights(straight), weights(resumed)) < 1e-6
+    assert largest_diff(numpy_state(straight), numpy_state(resumed)) < 1e-6
     events = [json.loads(l)["event"] for l in (tmp_path / "split" / LOG_NAME).read_text()
               .splitlines()]
     assert "resume" in events and events[-1] == "end"
@@ -136,9 +127,9 @@ def test_checkpoints_load_and_validate(pair_folders, tmp_path):
     assert summary["val_psnr"] is not None and np.isfinite(summary["val_psnr"])
     for name in (LATEST, BEST, FINAL):
         model = jsymnet.load_model(tmp_path / "run" / name)
-        assert set(weights(model)) == set(weights(trainer.model))
+        assert set(numpy_state(model)) == set(numpy_state(trainer.model))
     final = jsymnet.load_model(tmp_path / "run" / FINAL)
-    assert largest_diff(weights(final), weights(trainer.model)) == 0.0
+    assert largest_diff(numpy_state(final), numpy_state(trainer.model)) == 0.0
     ckpt = jsymnet.checkpoint.read_checkpoint(tmp_path / "run" / LATEST)
     assert ckpt["extra"]["trainer"]["iteration"] == 4
     assert "optimizer" not in jsymnet.checkpoint.read_checkpoint(
@@ -211,7 +202,7 @@ def test_memory_efficient_training_matches_ordinary_backward(pair_folders, tmp_p
         trainer.train()
         runs.append(trainer)
     assert runs[1].step_fn.__name__ == "reversible_step"
-    assert largest_diff(weights(runs[0].model), weights(runs[1].model)) < 1e-4
+    assert largest_diff(numpy_state(runs[0].model), numpy_state(runs[1].model)) < 1e-4
     assert [l for _, l in runs[0].history] == pytest.approx([l for _, l in runs[1].history],
                                                            rel=1e-4)
 
@@ -226,3 +217,10 @@ def test_cli_overrides_parse_as_config_values():
     load_config(ROOT / "configs" / "sample.yaml", got)  # all valid for the schema
     with pytest.raises(SystemExit, match="KEY=VALUE"):
         cli.parse_set(["train.optim.lr"])
+    with pytest.raises(SystemExit, match="train.seed is set to a value by another --set"):
+        cli.parse_set(["train.seed=1", "train.seed.x=2"])
+    assert cli.parse_args(["-c", "c.yaml", "--set", "train.seed=4"]).overrides == \
+        {"train": {"seed": 4}}
+    with pytest.raises(SystemExit) as exc:  # a usage error, like argparse's own
+        cli.parse_args(["-c", "c.yaml", "--set", "train.seed"])
+    assert exc.value.code == 2

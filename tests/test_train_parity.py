@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 import jsymnet
-from conftest import ROOT, SHARED_DATA
+from conftest import ROOT, SHARED_DATA, numpy_state
 from jsymnet.checkpoint import read_checkpoint
 from jsymnet.config import load_config
 from jsymnet.convert import convert
@@ -78,12 +78,12 @@ def jsymnet_run(release_run, backward):
     cfg = load_config(ROOT / "configs" / "lol.yaml")
     model = jsymnet.load_model(release_run["start"])
     model.train()
-    start = {k: v.numpy().copy() for k, v in model.state_dict().items()}
+    start = numpy_state(model)
     opt = make_optimizer(model, cfg["train"]["optim"])
     step = step_function(backward)
     x_lq, x_hq = jt.array(release_run["low"]), jt.array(release_run["high"])
     losses = [step(model, opt, x_lq, x_hq, cfg["train"])["total"] for _ in range(STEPS)]
-    end = {k: v.numpy() for k, v in model.state_dict().items()}
+    end = numpy_state(model)
     return losses, start, end
 
 

@@ -4,8 +4,7 @@
 With no IMAGE, a photo bundled with scikit-image is made a low-light capture
 (-2 EV with sensor noise, jsymnet.data.lowlight) and then enhanced, so the demo
 needs no data and no download. Uses --weights (a jsymnet checkpoint), else the
-shipped default model weights/jsymnet_default.pkl if present, else an UNTRAINED network
-(it then only shows that the pipeline runs).
+shipped default model weights/jsymnet_default.pkl.
 
 Example:  python tools/demo.py --out demo.png
 """
@@ -25,7 +24,7 @@ def main(argv=None):
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("image", nargs="?", help="an underexposed photo (default: a bundled one)")
     p.add_argument("--weights",
-                   help="jsymnet checkpoint (default: weights/jsymnet_default.pkl if present)")
+                   help="jsymnet checkpoint (default: weights/jsymnet_default.pkl)")
     p.add_argument("--out", default="demo_enhanced.png", help="side-by-side output (default: %(default)s)")
     p.add_argument("--max-side", type=int, default=256,
                    help="downscale so the long side is at most this (default: %(default)s)")
@@ -34,11 +33,11 @@ def main(argv=None):
 
     import jsymnet
     import numpy as np
-    from jsymnet.checkpoint import default_weights
+    from jsymnet.cli import EXPECTED_ERRORS, report
     from jsymnet.data.image_io import read_image, resize_max_side, write_image
     from jsymnet.data.sample import skimage_data_dir
     from jsymnet.data.lowlight import evaluation_input
-    from jsymnet.enhance import run_rgb
+    from jsymnet.inference import load_weights, run_rgb
 
     device = jsymnet.use_device(args.device)
     target = None
@@ -50,18 +49,10 @@ def main(argv=None):
         low = evaluation_input(target, "coffee", DEMO_EV)
         what = f"scikit-image's coffee.png as a low-light capture ({DEMO_EV:+g} EV, with noise)"
 
-    weights = args.weights or default_weights()
-    if weights:
-        model = jsymnet.load_model(weights)
-        model_text = f"{weights}"
-    else:
-        model = jsymnet.build_model({"model": {"codec": {"type": "haar"}, "ift": {"num_blocks": 2},
-                                               "subnet": {"mid_channels": 16,
-                                                          "hidden_channels": 32,
-                                                          "reduction": 4}}})
-        model_text = ("an UNTRAINED small network (no weights given or shipped): its "
-                      "couplings start as the identity, so expect no enhancement")
-    model.eval()
+    try:
+        model, model_text = load_weights(args.weights)
+    except EXPECTED_ERRORS as exc:
+        return report(exc)
     n_params = sum(p.numel() for p in model.trainable_parameters())
 
     t = time.perf_counter()

@@ -26,8 +26,7 @@ import sys
 import time
 from pathlib import Path
 
-
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+from . import EXIT_ERROR, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
 
 
 def parse_args(argv=None):
@@ -79,30 +78,30 @@ def main(argv=None):
         pixels = str(int(args.max_image_megapixels * 1e6))
         os.environ[MAX_PIXELS_ENV] = os.environ["OPENCV_IO_MAX_IMAGE_PIXELS"] = pixels
     import jsymnet  # prepares Jittor (before any jittor import)
-    import jsymnet.enhance  # noqa: F401  (the module; jsymnet.enhance itself is the function)
     from . import EXPECTED_ERRORS, python_handles_interrupts, report
     from ..utils.fileio import check_writable_dir
     python_handles_interrupts()
     from tqdm import tqdm
-    E = sys.modules["jsymnet.enhance"]
+    from .. import inference
+    from . import batch
 
-    items, problems = E.find_inputs(args.inputs, args.recursive)
+    items, problems = batch.find_inputs(args.inputs, args.recursive)
     for spec, msg in problems:
         print(f"warning: {spec}: {msg}", file=sys.stderr)
     if not items:
         print("error: nothing to process", file=sys.stderr)
-        return EXIT_USAGE
+        return EXIT_ERROR
     if Path(args.out).exists() and not Path(args.out).is_dir():
         print(f"error: -o {args.out} is a file, not a folder", file=sys.stderr)
-        return EXIT_USAGE
+        return EXIT_ERROR
     try:
         check_writable_dir(args.out)     # before any image is computed
         device = jsymnet.use_device(args.device)
-        model = E.get_model(args.weights)
+        model = inference.get_model(args.weights)
     except EXPECTED_ERRORS as exc:
         return report(exc)
 
-    jobs, skipped = E.plan_outputs(items, args.out, args.suffix, args.ext, args.skip_existing)
+    jobs, skipped = batch.plan_outputs(items, args.out, args.suffix, args.ext, args.skip_existing)
     failed, done = [], 0
     t0 = time.time()
     bar = tqdm(jobs, unit="img", disable=args.no_progress, dynamic_ncols=True)
@@ -111,7 +110,7 @@ def main(argv=None):
         progress = (lambda k, n, rel=str(item.rel)[-30:]:
                     bar.set_postfix_str(f"{rel} tiled stage {k}/{n}"))
         try:
-            notes = E.enhance_file(item.src, dst, model, args.direction, args.tile,
+            notes = batch.enhance_file(item.src, dst, model, args.direction, args.tile,
                                    args.tile_overlap, args.max_megapixels, args.side_by_side,
                                    progress=progress)
             done += 1

@@ -26,6 +26,19 @@ def split_names(names, test_count=None, test_fraction=0.1):
     return names[:cut], names[cut:]
 
 
+def write_pair(out_dir, split, name, target, seed=0):
+    """Synthesise the input of ``target`` (seeded by ``name``) and write both images as
+    ``out_dir/split/{input,expertC}/<name>.png``; returns (their relative paths, the
+    operators line for ``operators.txt``)."""
+    low, ops = distort(target, name, seed=seed)
+    rels = []
+    for side, img in (("input", low), ("expertC", target)):
+        rel = f"{split}/{side}/{name}.png"
+        write_image(Path(out_dir) / rel, img)
+        rels.append(rel)
+    return rels, f"{split}/{name}: {describe_operators(ops)}"
+
+
 def make_pairs(targets_dir, out_dir, test_count=None, test_fraction=0.1, max_side=None,
                seed=0, progress=True):
     """Write ``out_dir/{train,test}/{input,expertC}/<stem>.png``; returns the counts."""
@@ -37,9 +50,6 @@ def make_pairs(targets_dir, out_dir, test_count=None, test_fraction=0.1, max_sid
     jobs = [("train", n) for n in train] + [("test", n) for n in test]
     for split, name in tqdm(jobs, desc="synthesise", unit="img", disable=not progress):
         target = resize_max_side(read_image(photos[name]), max_side)
-        low, ops = distort(target, name, seed=seed)
-        write_image(out_dir / split / "expertC" / f"{name}.png", target)
-        write_image(out_dir / split / "input" / f"{name}.png", low)
-        log.append(f"{split}/{name}: {describe_operators(ops)}")
+        log.append(write_pair(out_dir, split, name, target, seed)[1])
     atomic_write_text(out_dir / "operators.txt", "\n".join(log) + "\n")
     return {"train": len(train), "test": len(test)}

@@ -20,8 +20,9 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from .image_io import read_image, resize_max_side, write_image
-from .synthesis import SYNTHESIS_VERSION, describe_operators, distort
+from .image_io import read_image, resize_max_side
+from .make_pairs import write_pair
+from .synthesis import SYNTHESIS_VERSION
 
 SAMPLE_TRAIN = ("astronaut.png", "motorcycle_left.png", "motorcycle_right.png", "rocket.jpg")
 SAMPLE_TEST = ("chelsea.png", "coffee.png")
@@ -79,13 +80,10 @@ def build_sample_set(out_dir, size=320, variants=(4, 2)):
                                         f"reinstall scikit-image")
             target = resize_max_side(read_image(path), size)
             for k in range(n):
-                name = f"{Path(photo).stem}_{k}"
-                low, ops = distort(target, name, seed=SAMPLE_SEED)
-                for side, img in (("input", low), ("expertC", target)):
-                    rel = f"{split}/{side}/{name}.png"
-                    write_image(out_dir / rel, img)
-                    files.append(rel)
-                log.append(f"{split}/{name}: {describe_operators(ops)}")
+                rels, line = write_pair(out_dir, split, f"{Path(photo).stem}_{k}", target,
+                                        SAMPLE_SEED)
+                files += rels
+                log.append(line)
     (out_dir / "operators.txt").write_text("\n".join(log) + "\n")
     info = dict(_manifest(size, variants), files=files)
     (out_dir / "manifest.json").write_text(json.dumps(info, indent=1))

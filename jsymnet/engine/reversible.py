@@ -28,7 +28,8 @@ its weights are frozen and its input is data.
 """
 import jittor as jt
 
-from ..losses import LOSSES, quantize
+from ..losses import LOSSES, loss_terms
+from ..models.stages import EAGER
 
 
 def _data(v):
@@ -63,28 +64,29 @@ def degrade_vjp(block, y, g):
     """Input and vector-Jacobian product of ``y = block.degrade(x)``, from ``y`` alone.
 
     Degrade (ift.InvertibleBlock): y1 = x1 + F(x2); y2 = x2 exp(s(y1)) + G(y1).
-    Given g = dL/dy: H and G run once on y1, which gives x2 = (y2 - G(y1))
-    exp(-s(y1)) and the pull-back of g2 through them; F runs once on x2,
-    which gives x1 = y1 - F(x2) and the pull-back of the total dL/dy1.
+    Given g = dL/dy: H and G run once on y1; their outputs give x2 by the
+    enhance half-step and the pull-back of g2 through the degrade half-step.
+    F runs once on x2, which gives x1 = y1 - F(x2) and the pull-back of the
+    total dL/dy1. Every formula is the block's own (``y2_enhance`` ...).
     Returns (x, dL/dx, [(param, dL/dparam), ...]), all executed.
     """
     c = block.split
     g1, g2 = g[:, :c], g[:, c:]
     y1, y2 = _leaf(y[:, :c]), y[:, c:]
-    e, shift = jt.exp(block.scale(y1)), block.G(y1)
-    x2 = _data((y2 - shift) / e)
+    shift, h = block.G(y1), block.H(y1)
+    x2 = _leaf(block.y2_enhance(y2, shift, h))
     gh = block.G.parameters() + block.H.parameters()
-    local = _pull((g2 * (x2 * e + shift)).sum(), [y1] + gh)
-    gy1, gx2 = _data(g1 + local[0]), _data(g2 * e)
-    del e, shift
+    local = _pull((g2 * block.y2_degrade(x2, shift, h)).sum(), [y1, x2] + gh)
+    gy1, gx2 = _data(g1 + local[0]), local[1]
+    del shift, h
     x2 = _leaf(x2)
     shift_f = block.F(x2)
+    x1 = _data(block.y1_enhance(y1, shift_f))
     pf = block.F.parameters()
-    local_f = _pull((gy1 * shift_f).sum(), [x2] + pf)
-    x1 = y1 - shift_f
+    local_f = _pull((gy1 * block.y1_degrade(x1, shift_f)).sum(), [x2] + pf)
     x, gx = jt.concat([x1, x2], dim=1), jt.concat([gy1, gx2 + local_f[0]], dim=1)
     jt.sync([x, gx])
-    return _data(x), _data(gx), list(zip(gh, local[1:])) + list(zip(pf, local_f[1:]))
+    return _data(x), _data(gx), list(zip(gh, local[2:])) + list(zip(pf, local_f[1:]))
 
 
 def enhance_vjp(block, y, g):
@@ -92,26 +94,26 @@ def enhance_vjp(block, y, g):
 
     Enhance: y2 = (x2 - G(x1)) exp(-s(x1)); y1 = x1 - F(y2). Given g = dL/dy:
     F runs once on y2, which gives x1 = y1 + F(y2) and the total dL/dy2;
-    H and G run once on x1, which gives x2 = y2 exp(s(x1)) + G(x1) and the
-    pull-back of dL/dy2 through them. Returns as :func:`degrade_vjp`.
+    H and G run once on x1, which give x2 by the degrade half-step and the
+    pull-back of dL/dy2 through the enhance one. Returns as :func:`degrade_vjp`.
     """
     c = block.split
     g1, g2 = g[:, :c], g[:, c:]
     y1, y2 = y[:, :c], _leaf(y[:, c:])
     shift_f = block.F(y2)
-    x1 = _data(y1 + shift_f)
+    x1 = _data(block.y1_degrade(y1, shift_f))
     pf = block.F.parameters()
-    local_f = _pull((-g1 * shift_f).sum(), [y2] + pf)
+    local_f = _pull((g1 * block.y1_enhance(x1, shift_f)).sum(), [y2] + pf)
     gy2 = _data(g2 + local_f[0])
     del shift_f
     x1 = _leaf(x1)
-    e, shift = jt.exp(block.scale(x1)), block.G(x1)
-    x2 = _data(y2 * e + shift)
+    shift, h = block.G(x1), block.H(x1)
+    x2 = _leaf(block.y2_degrade(y2, shift, h))
     gh = block.G.parameters() + block.H.parameters()
-    local = _pull((gy2 * ((x2 - shift) / e)).sum(), [x1] + gh)
-    x, gx = jt.concat([x1, x2], dim=1), jt.concat([g1 + local[0], gy2 / e], dim=1)
+    local = _pull((gy2 * block.y2_enhance(x2, shift, h)).sum(), [x1, x2] + gh)
+    x, gx = jt.concat([x1, x2], dim=1), jt.concat([g1 + local[0], local[1]], dim=1)
     jt.sync([x, gx])
-    return _data(x), _data(gx), list(zip(pf, local_f[1:])) + list(zip(gh, local[1:]))
+    return _data(x), _data(gx), list(zip(pf, local_f[1:])) + list(zip(gh, local[2:]))
 
 
 def _direction_grads(model, f_in, target, loss_fn, weight, reverse, grads):
@@ -120,13 +122,11 @@ def _direction_grads(model, f_in, target, loss_fn, weight, reverse, grads):
     ``reverse=False`` is the enhance direction, ``True`` the degrade one.
     Returns the loss value (a float, unweighted).
     """
-    blocks = list(model.ift.blocks)
-    # Degrade applies the blocks first to last, enhance last to first (SPEC 3 /
-    # ift.IFT.execute); the backward walk visits them the other way round.
-    walk = blocks[::-1] if reverse else blocks
+    # the backward walk visits the blocks in the other order than the direction applies them
+    walk = model.ift.order(reverse)[::-1]
     vjp = degrade_vjp if reverse else enhance_vjp
-    with jt.no_grad():  # block by block, keeping no graph (ift.IFT.execute)
-        f = model.ift(f_in, reverse=reverse)
+    with jt.no_grad():  # block by block, keeping no graph
+        f = model.ift(f_in, reverse, EAGER)
     f_out = _leaf(f)
     loss = loss_fn(model.decoder(f_out), target)
     g = jt.grad(loss * weight, f_out)
@@ -143,23 +143,17 @@ def _direction_grads(model, f_in, target, loss_fn, weight, reverse, grads):
 
 
 def reversible_grads(model, x_lq, x_hq, loss_cfg):
-    """Gradients of the bidirectional loss (Eq. 12) by the reversible backward.
+    """Gradients of the bidirectional loss (Eq. 12, :func:`~jsymnet.losses.loss_terms`) by
+    the reversible backward.
 
     Returns ({id(param): grad}, {"enhance": float, "degrade": float, "total": float}).
     """
     loss_fn = LOSSES[loss_cfg["type"]]
-    grads = {}
-    with jt.no_grad():
-        f_l = model.encoder(x_lq).detach()
-    parts = {"enhance": _direction_grads(model, f_l, x_hq, loss_fn, loss_cfg["lambda_enhance"],
-                                         False, grads)}
-    total = loss_cfg["lambda_enhance"] * parts["enhance"]
-    if loss_cfg["lambda_degrade"]:
+    grads, parts, total = {}, {}, 0.0
+    for name, reverse, source, target, weight in loss_terms(x_lq, x_hq, loss_cfg):
         with jt.no_grad():
-            target = quantize(x_hq) if loss_cfg["quantize_target"] else x_hq
-            f_h = model.encoder(target).detach()
-        parts["degrade"] = _direction_grads(model, f_h, x_lq, loss_fn,
-                                            loss_cfg["lambda_degrade"], True, grads)
-        total += loss_cfg["lambda_degrade"] * parts["degrade"]
+            f_in = model.encoder(source).detach()
+        parts[name] = _direction_grads(model, f_in, target, loss_fn, weight, reverse, grads)
+        total += weight * parts[name]
     parts["total"] = total
     return grads, parts

@@ -31,8 +31,7 @@ batch and each process takes its own ``batch_size / N`` slice of every
 batch (so it must divide evenly). Jittor averages the gradients across
 processes inside ``optimizer.backward`` and broadcasts rank 0's weights at the
 first step, so the result matches a single process with the same global
-batch. Only rank 0 validates, logs and writes checkpoints. (Not tested here:
-this machine has no GPU and no MPI.)
+batch. Only rank 0 validates, logs and writes checkpoints.
 """
 import json
 import math
@@ -45,8 +44,12 @@ import jittor as jt
 import numpy as np
 
 from ..errors import JsymnetError
-from ..checkpoint import load_state, read_checkpoint, save_checkpoint
+from ..checkpoint import read_checkpoint, save_checkpoint
+from ..models.state import load_state
 from ..config import dump_config, load_config
+from .. import metrics
+from ..data.image_io import to_uint8
+from ..inference import run_rgb
 from ..models import build_model
 from ..utils.fileio import atomic_write_text
 from .schedule import BatchOrder, MultiStepSchedule
@@ -79,10 +82,6 @@ def _architecture(cfg):
     model = {k: dict(v) for k, v in cfg["model"].items()}
     model["codec"].pop("weights", None)
     return model
-
-
-def _named_trainable(model):
-    return [(n, p) for n, p in model.named_parameters() if not p.is_stop_grad()]
 
 
 class _Stop:
@@ -136,7 +135,7 @@ class Trainer:
         # train.memory_efficient: the reversible IFT backward (same gradients, less memory)
         self.step_fn = step_function(backward_mode(self.tcfg))
         self.optimizer = make_optimizer(self.model, self.tcfg["optim"])
-        self.names = {id(p): n for n, p in _named_trainable(self.model)}
+        self.names = {id(p): n for n, p in self.model.named_trainable_parameters()}
         self.train_set = train_set if train_set is not None else self._dataset("train")
         if val_set is None:
             val_set = self._dataset(self.tcfg["val_split"], train=False)
@@ -273,8 +272,6 @@ class Trainer:
         """Mean PSNR / SSIM (SPEC 7) of ``enhance`` on the validation pairs; None without any."""
         if self.val_set is None or not self.main:
             return None
-        from .. import metrics
-        from ..data.image_io import to_uint8
         n = self._count(self.val_set)
         if self.tcfg["val_limit"]:
             n = min(n, self.tcfg["val_limit"])
@@ -282,10 +279,8 @@ class Trainer:
         scores = []
         try:
             for i in range(n):
-                low, high = self.val_set[i]
-                with jt.no_grad():
-                    out = self.model.enhance(jt.array(np.asarray(low, np.float32)[None]))
-                    out = out.numpy()[0].transpose(1, 2, 0)
+                low, high = self.val_set[i]       # 3 x H x W
+                out = run_rgb(self.model, np.asarray(low, np.float32).transpose(1, 2, 0))
                 high = np.asarray(high).transpose(1, 2, 0)
                 scores.append(metrics.psnr_ssim(to_uint8(out), to_uint8(high)))
         finally:
@@ -313,6 +308,23 @@ class Trainer:
         end = self.total_iters if stop_at is None else min(stop_at, self.total_iters)
         if max_steps is not None:
             end = min(end, self.iteration + max_steps)
+        self._begin(end)
+        first, start_time, stopped = self.iteration, time.perf_counter(), False
+        self._window = _LogWindow()
+        bar = tqdm(total=self.total_iters, initial=self.iteration, disable=not self.progress,
+                   desc=self.cfg["name"], unit="it", dynamic_ncols=True)
+        with _Stop() as stop:
+            while self.iteration < end and not stopped:
+                parts, lr = self.step()
+                bar.update(1)
+                bar.set_postfix(loss=f"{parts['total']:.4g}", lr=f"{lr:.2e}", refresh=False)
+                self._after_step(parts, lr, end)
+                stopped = stop.requested
+        bar.close()
+        return self._finish(first, stopped, time.perf_counter() - start_time)
+
+    def _begin(self, end):
+        """The run folder (its config, no partial writes of a killed run) and the start record."""
         if self.main:
             self.work_dir.mkdir(parents=True, exist_ok=True)
             for stale in self.work_dir.glob(".*.tmp.*"):  # a killed run's partial writes
@@ -324,55 +336,47 @@ class Trainer:
                   self.order.batches_per_epoch, "train_pairs": self.order.num_items,
                   "world_size": self.world_size,
                   "params": int(sum(p.numel() for p in self.model.trainable_parameters()))})
-        window, t_window, start_time = [], time.perf_counter(), time.perf_counter()
-        first = self.iteration
-        bar = tqdm(total=self.total_iters, initial=self.iteration, disable=not self.progress,
-                   desc=self.cfg["name"], unit="it", dynamic_ncols=True)
-        stopped = False
-        with _Stop() as stop:
-            while self.iteration < end:
-                it = self.iteration
-                lr = self.schedule.lr_at(it)
-                self.optimizer.set_lr(lr)
-                jt.set_seed(step_seed(self.tcfg["seed"], it, self.rank))
-                x_lq, x_hq = self.batch(it)
-                parts = self.step_fn(self.model, self.optimizer, x_lq, x_hq, self.tcfg)
-                if self.world_size > 1:
-                    # Run this step's gradient all-reduce now on every rank: Jittor is lazy,
-                    # and a rank that left it pending (e.g. rank 0 reading the weights to
-                    # save them while the others have exited) would wait forever.
-                    jt.sync_all()
-                if not math.isfinite(parts["total"]):
-                    self.log({"event": "error", "iter": it, "loss": parts["total"]})
-                    raise FloatingPointError(
-                        f"the loss became {parts['total']} at iteration {it}; lower "
-                        f"train.optim.lr or train.optim.grad_clip, or resume from an earlier "
-                        f"checkpoint")
-                self.iteration = it + 1
-                self.history.append((it, parts["total"]))
-                window.append(parts)
-                bar.update(1)
-                bar.set_postfix(loss=f"{parts['total']:.4g}", lr=f"{lr:.2e}", refresh=False)
-                done = self.iteration
-                if done % self.tcfg["log_every"] == 0 or done == end:
-                    secs = (time.perf_counter() - t_window) / len(window)
-                    rec = {"event": "train", "iter": done,
-                           "epoch": done / self.order.batches_per_epoch, "lr": lr,
-                           "sec_per_iter": secs}
-                    for key in window[0]:
-                        rec["loss_" + key] = float(np.mean([w[key] for w in window]))
-                    self.log(rec)
-                    window, t_window = [], time.perf_counter()
-                if self.tcfg["val_every"] and done % self.tcfg["val_every"] == 0 and done < end:
-                    self.validate()
-                if self.tcfg["save_every"] and done % self.tcfg["save_every"] == 0 and done < end:
-                    self.save(self.work_dir / LATEST)
-                if self.tcfg["keep_every"] and done % self.tcfg["keep_every"] == 0:
-                    self.save(self.work_dir / f"iter_{done}.pkl")
-                if stop.requested:
-                    stopped = True
-                    break
-        bar.close()
+
+    def step(self):
+        """One training step at ``self.iteration`` (lr and Jittor's seed are functions of it);
+        returns (loss parts, lr)."""
+        it = self.iteration
+        lr = self.schedule.lr_at(it)
+        self.optimizer.set_lr(lr)
+        jt.set_seed(step_seed(self.tcfg["seed"], it, self.rank))
+        x_lq, x_hq = self.batch(it)
+        parts = self.step_fn(self.model, self.optimizer, x_lq, x_hq, self.tcfg)
+        if self.world_size > 1:
+            # Run this step's gradient all-reduce now on every rank: Jittor is lazy, and a
+            # rank that left it pending (e.g. rank 0 reading the weights to save them while
+            # the others have exited) would wait forever.
+            jt.sync_all()
+        if not math.isfinite(parts["total"]):
+            self.log({"event": "error", "iter": it, "loss": parts["total"]})
+            raise FloatingPointError(
+                f"the loss became {parts['total']} at iteration {it}; lower train.optim.lr or "
+                f"train.optim.grad_clip, or resume from an earlier checkpoint")
+        self.iteration = it + 1
+        self.history.append((it, parts["total"]))
+        return parts, lr
+
+    def _after_step(self, parts, lr, end):
+        """What the intervals of ``train`` ask for after a step: log, validate, save."""
+        done, t = self.iteration, self.tcfg
+        self._window.add(parts)
+        if done % t["log_every"] == 0 or done == end:
+            self.log({"event": "train", "iter": done,
+                      "epoch": done / self.order.batches_per_epoch, "lr": lr,
+                      **self._window.flush()})
+        if t["val_every"] and done % t["val_every"] == 0 and done < end:
+            self.validate()
+        if t["save_every"] and done % t["save_every"] == 0 and done < end:
+            self.save(self.work_dir / LATEST)
+        if t["keep_every"] and done % t["keep_every"] == 0:
+            self.save(self.work_dir / f"iter_{done}.pkl")
+
+    def _finish(self, first, stopped, seconds):
+        """Final validation and checkpoints, the end record; returns the summary."""
         result = None
         finished = self.iteration >= self.total_iters
         if not stopped and self.iteration > first or finished:
@@ -381,8 +385,7 @@ class Trainer:
         if finished:
             self.save(self.work_dir / FINAL, with_optimizer=False)
         summary = {"event": "end", "iter": self.iteration, "finished": finished,
-                   "interrupted": stopped,
-                   "seconds": round(time.perf_counter() - start_time, 2),
+                   "interrupted": stopped, "seconds": round(seconds, 2),
                    "best_psnr": self.best["psnr"] if self.best["iteration"] is not None
                    else None, "best_iter": self.best["iteration"]}
         if result:
@@ -392,6 +395,24 @@ class Trainer:
             self._tb.close()
             self._tb = None
         return summary
+
+
+class _LogWindow:
+    """Loss parts of the steps since the last ``train`` record, and their time."""
+
+    def __init__(self):
+        self.parts, self.start = [], time.perf_counter()
+
+    def add(self, parts):
+        self.parts.append(parts)
+
+    def flush(self):
+        """{"sec_per_iter", "loss_<part>": mean} over the window, which starts again."""
+        rec = {"sec_per_iter": (time.perf_counter() - self.start) / len(self.parts)}
+        for key in self.parts[0]:
+            rec["loss_" + key] = float(np.mean([p[key] for p in self.parts]))
+        self.parts, self.start = [], time.perf_counter()
+        return rec
 
 
 def train(cfg, work_dir, resume=None, auto_resume=False, overrides=None, progress=True,

@@ -11,9 +11,10 @@ import numpy as np
 from jittor import nn
 
 from ..errors import JsymnetError
-from ..convert import ConvertError, read_pickle
+from ..torch_pickle import ConvertError, read_pickle
 from ..resources import resolve_file
 from .registry import register_codec
+from .stages import zero_outside
 
 class CodecWeightsError(JsymnetError, ValueError):
     """A codec weights file is missing or does not hold VGG-16 conv1_1 / conv1_2."""
@@ -63,6 +64,15 @@ class VGGCodec(nn.Module):
     """
 
     size_divisor = 1
+    halo = 2          # 3x3 convolutions in each direction: context pixels a tile needs
+
+    @classmethod
+    def from_config(cls, cfg, load_weights=True):
+        """From the config's ``model.codec``; ``load_weights=False`` leaves random weights
+        for the caller to fill in (from a checkpoint), without the warning."""
+        if not load_weights:
+            return cls(None, cfg["channels"], warn=False)
+        return cls(cfg["weights"], cfg["channels"])
 
     def __init__(self, weights=None, channels=64, warn=True):
         super().__init__()
@@ -84,11 +94,12 @@ class VGGCodec(nn.Module):
         self.weight2 = jt.array(w2.astype(np.float32)).stop_grad()
 
     def encode(self, x):
-        return nn.conv2d(nn.conv2d(x, self.weight1, padding=1), self.weight2, padding=1)
+        x = nn.conv2d(zero_outside(x), self.weight1, padding=1)
+        return nn.conv2d(zero_outside(x), self.weight2, padding=1)
 
     def decode(self, f):
-        return nn.conv_transpose2d(nn.conv_transpose2d(f, self.weight2, padding=1),
-                                   self.weight1, padding=1)
+        f = nn.conv_transpose2d(zero_outside(f), self.weight2, padding=1)
+        return nn.conv_transpose2d(zero_outside(f), self.weight1, padding=1)
 
 
 def haar_split(x):
@@ -136,6 +147,12 @@ class HaarCodec(nn.Module):
     ``decode`` is its exact inverse (:func:`haar_merge`). The network pads
     inputs to a multiple of ``size_divisor`` and crops the result.
     """
+
+    halo = 0          # 2x2 blocks, tiles aligned to them: no context needed
+
+    @classmethod
+    def from_config(cls, cfg, load_weights=True):
+        return cls(cfg["haar_levels"])
 
     def __init__(self, levels=1):
         super().__init__()

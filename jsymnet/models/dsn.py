@@ -1,12 +1,11 @@
 """The Deep Symmetric Network (SPEC section 1): E -> IFT -> D, both directions."""
-import jittor as jt
 from jittor import nn
 
 from ..config import ConfigError, load_config
-from ..utils import malloc_tuning
-from .codec import HaarCodec, VGGCodec  # noqa: F401  (registers the codecs)
+from . import codec, rram  # noqa: F401  (register the codecs and the subnets)
 from .ift import IFT
-from . import rram  # noqa: F401  (registers the subnets)
+from .registry import CODECS
+from .stages import DIRECT
 
 
 class DeepSymmetricNet(nn.Module):
@@ -28,47 +27,47 @@ class DeepSymmetricNet(nn.Module):
     def decoder(self, f):
         return self.codec.decode(f)
 
-    def _run(self, x, reverse):
+    def padding(self, h, w):
+        """(bottom, right) replicate padding that makes an h x w image fit the codec."""
+        d = self.codec.size_divisor
+        return (-h) % d, (-w) % d
+
+    def _run(self, x, reverse, ex):
         if x.ndim != 4 or x.shape[1] != 3:
             raise ValueError(f"expected an N x 3 x H x W image batch, got shape {tuple(x.shape)}")
-        d = self.codec.size_divisor
         h, w = x.shape[2], x.shape[3]
-        ph, pw = (-h) % d, (-w) % d
+        ph, pw = self.padding(h, w)
         if ph or pw:
             x = nn.pad(x, (0, pw, 0, ph), mode="replicate")
-        y = self.decoder(self.ift(self.encoder(x), reverse=reverse))
-        y = y[:, :, :h, :w] if ph or pw else y
-        if jt.flags.no_grad:  # inference: done now, and its free memory goes back
-            y.sync()
-            malloc_tuning.release_free_memory()
-        return y
+        y = self.decoder(self.ift(self.encoder(x), reverse, ex))
+        return y[:, :, :h, :w] if ph or pw else y
 
-    def enhance(self, x):
-        """LQ -> HQ."""
-        return self._run(x, reverse=False)
+    def enhance(self, x, ex=DIRECT):
+        """LQ -> HQ. ``ex``: how the IFT's blocks run (:mod:`.stages`; EAGER for inference)."""
+        return self._run(x, False, ex)
 
-    def degrade(self, y):
+    def degrade(self, y, ex=DIRECT):
         """HQ -> LQ."""
-        return self._run(y, reverse=True)
+        return self._run(y, True, ex)
 
     def execute(self, x):
         return self.enhance(x)
 
-    def trainable_parameters(self):
-        """Every parameter but the frozen codec's.
+    def named_trainable_parameters(self):
+        """(name, parameter) of every parameter but the frozen codec's: what training updates.
 
         Decided by structure, not by ``is_stop_grad()``: Jittor's ``eval()``
         stops the gradient of every parameter until ``train()``.
         """
-        return [p for n, p in self.named_parameters() if not n.startswith("codec.")]
+        return [(n, p) for n, p in self.named_parameters() if not n.startswith("codec.")]
+
+    def trainable_parameters(self):
+        return [p for _, p in self.named_trainable_parameters()]
 
 
 def build_codec(cfg, load_weights=True):
-    if cfg["type"] == "vgg":
-        if not load_weights:  # the caller fills the weights in (from a checkpoint)
-            return VGGCodec(None, cfg["channels"], warn=False)
-        return VGGCodec(cfg["weights"], cfg["channels"])
-    return HaarCodec(cfg["haar_levels"])
+    """The codec of ``model.codec`` (registered by its ``type``)."""
+    return CODECS.get(cfg["type"]).from_config(cfg, load_weights)
 
 
 def build_model(cfg=None, load_codec_weights=True, **overrides):

@@ -2,7 +2,8 @@
 import math
 
 import jittor as jt
-from jittor import nn
+
+from .stages import Conv
 
 
 def _fans(weight):
@@ -33,8 +34,9 @@ def zeros_(conv):
 
 
 def conv3x3(cin, cout):
-    return nn.Conv2d(cin, cout, 3, padding=1, bias=True)
+    """3x3, zero padding 1, with bias (a :class:`~.stages.Conv`: exact on tiles too)."""
+    return Conv(cin, cout, 3, padding=1, bias=True)
 
 
 def conv1x1(cin, cout):
-    return nn.Conv2d(cin, cout, 1, padding=0, bias=True)
+    return Conv(cin, cout, 1, padding=0, bias=True)

@@ -1,4 +1,12 @@
-"""Enhance (or degrade) your own photos: :func:`enhance`, any size, any format.
+"""Inference, the one path: weights, the model cache, tiling, clipping; and :func:`enhance`.
+
+Everything that runs a trained network on a picture goes through here:
+``jsymnet.enhance``, ``tools/enhance.py``, the evaluation (``tools/test.py``),
+the trainer's validation, ``tools/demo.py`` and ``tools/compare.py``.
+:func:`load_weights` is the one weights resolver (a checkpoint path, the
+shipped default, a loaded model, or ``"random"``), :func:`run_rgb` the one
+inference path (the untiled forward, or the exact tiled one for large photos;
+the output clipped to [0, 1] and checked for NaN).
 
 ``jsymnet.enhance(image)`` runs the network of SPEC 1 on one picture without
 ground truth:
@@ -34,12 +42,16 @@ from .errors import JsymnetError
 from .checkpoint import DEFAULT_WEIGHTS, default_weights, load_model
 from .data.image_io import load_image, rgb_to_gray
 from .models.dsn import DeepSymmetricNet
+from .models.stages import EAGER
+from .resources import resolve_file
 from .runtime import use_device
 from .tiling import DEFAULT_RAM_BUDGET_GB, TiledRunner
+from .utils import malloc_tuning
 
 DEFAULT_TILE = 1024            # interior tile side, image pixels
 DEFAULT_MAX_MEGAPIXELS = None  # None: auto_max_megapixels(model); larger photos are tiled
 DIRECTIONS = ("enhance", "degrade")
+RANDOM_WEIGHTS = "random"
 
 _MODELS = {}
 
@@ -48,20 +60,26 @@ class EnhanceError(JsymnetError, ValueError):
     """Bad input to :func:`enhance` (the message says what to do)."""
 
 
+class WeightsNotFoundError(EnhanceError, FileNotFoundError):
+    """The weights named do not exist, or none were named and none ship with jsymnet."""
+
+
 def resolve_weights(weights=None):
     """The checkpoint path to use: ``weights``, or the shipped default model."""
     if weights is None:
         default = default_weights()
         if default is None:
-            raise EnhanceError(
+            raise WeightsNotFoundError(
                 f"the default model {DEFAULT_WEIGHTS} is missing. Train it with `python "
                 f"tools/train.py -c configs/default.yaml --data-root BSDS500_DIR` and copy its "
                 f"final checkpoint there, or pass weights=<a jsymnet checkpoint> "
-                f"(--weights on the command line)")
+                f"(--weights PATH on the command line; convert release .pth files with "
+                f"tools/convert_weights.py; tools/test.py also takes --weights random for an "
+                f"untrained smoke test)")
         return default
-    path = Path(weights).expanduser()
+    path = resolve_file(weights)     # a path, or the name of a shipped file
     if not path.is_file():
-        raise EnhanceError(f"weights file not found: {weights}")
+        raise WeightsNotFoundError(f"weights file not found: {weights}")
     return path
 
 
@@ -80,8 +98,18 @@ def get_model(weights=None):
     return _MODELS[key]
 
 
-def clear_model_cache():
-    _MODELS.clear()
+def load_weights(weights=None, config=None):
+    """(model, description): :func:`get_model`, or with ``"random"`` an untrained network
+    built from ``config`` (smoke tests only; the description says so loudly)."""
+    if isinstance(weights, str) and weights == RANDOM_WEIGHTS:
+        from .models import build_model
+        model = build_model(config)
+        model.eval()
+        return model, "RANDOM, UNTRAINED WEIGHTS (smoke test only; scores mean nothing)"
+    model = get_model(weights)
+    if isinstance(weights, DeepSymmetricNet):
+        return model, "a model given in memory"
+    return model, f"checkpoint {resolve_weights(weights)}"
 
 
 def auto_max_megapixels(model, base=2.0):
@@ -124,12 +152,13 @@ def run_rgb(model, rgb, direction="enhance", tile=None, tile_overlap=0,
                              ram_budget_gb=ram_budget_gb, progress=progress)
         out = runner.run(rgb, reverse=direction == "degrade")
     else:
-        with jt.no_grad():
+        with jt.no_grad():   # block by block (EAGER), so one block's buffers live at a time
             x = jt.array(np.ascontiguousarray(rgb.transpose(2, 0, 1))[None])
-            y = model.enhance(x) if direction == "enhance" else model.degrade(x)
+            y = model.enhance(x, EAGER) if direction == "enhance" else model.degrade(x, EAGER)
             out = y.numpy()[0].transpose(1, 2, 0)
             del x, y
         jt.gc()
+        malloc_tuning.release_free_memory()   # the forward's free memory goes back
     out = np.ascontiguousarray(out, np.float32)
     bad = int(out.size - np.isfinite(out).sum())
     if bad:
@@ -182,7 +211,7 @@ def _from_float(img, dtype):
     return img.astype(dtype)
 
 
-def _assemble(out_rgb, alpha, gray, dtype):
+def assemble(out_rgb, alpha, gray, dtype):
     """The network's RGB output back in the input's layout and dtype."""
     out = rgb_to_gray(out_rgb) if gray else out_rgb
     out = _from_float(np.clip(out, 0.0, 1.0), dtype)
@@ -220,7 +249,7 @@ def _enhance_pil(image, **kw):
 
 def _enhance_array(arr, **kw):
     rgb, alpha, gray, dtype = _split_array(arr)
-    return _assemble(run_rgb(rgb=rgb, **kw), alpha, gray, dtype)
+    return assemble(run_rgb(rgb=rgb, **kw), alpha, gray, dtype)
 
 
 def enhance(image, weights=None, device=None, tile=None, direction="enhance", *,
@@ -262,7 +291,7 @@ def enhance(image, weights=None, device=None, tile=None, direction="enhance", *,
     if isinstance(image, (str, Path)):
         loaded = load_image(image)
         out = run_rgb(rgb=loaded.rgb, **kw)
-        return _assemble(out, loaded.alpha, loaded.gray, np.float32)
+        return assemble(out, loaded.alpha, loaded.gray, np.float32)
     if isinstance(image, np.ndarray):
         return _enhance_array(image, **kw)
     try:
@@ -273,140 +302,3 @@ def enhance(image, weights=None, device=None, tile=None, direction="enhance", *,
         return _enhance_pil(image, **kw)
     raise EnhanceError(f"cannot enhance a {type(image).__name__}: pass a file path, a PIL "
                        f"image or a NumPy array")
-
-
-# -- batches of files (tools/enhance.py) ---------------------------------------------
-OUTPUT_EXTENSIONS = ("png", "jpg", "tif")
-_GLOB_CHARS = set("*?[")
-
-
-class InputItem(tuple):
-    """(src, rel): a file to process and its path relative to what was named on input."""
-
-    def __new__(cls, src, rel):
-        return super().__new__(cls, (Path(src), Path(rel)))
-
-    src = property(lambda self: self[0])
-    rel = property(lambda self: self[1])
-
-
-def _folder_items(folder, recursive):
-    from .data.image_io import is_image_file
-    files = folder.rglob("*") if recursive else folder.iterdir()
-    return [InputItem(f, f.relative_to(folder)) for f in sorted(files)
-            if is_image_file(f) and not any(p.startswith(".") for p in
-                                            f.relative_to(folder).parts)]
-
-
-def find_inputs(specs, recursive=False):
-    """Expand files, folders and glob patterns into :class:`InputItem` s.
-
-    A folder gives its image files (``recursive``: and its subfolders'),
-    relative to itself; a glob gives its matches relative to the folder part
-    before the first wildcard; a file gives its name. Returns ``(items,
-    problems)``, problems being ``(spec, message)`` for names that match
-    nothing. Duplicates (the same file named twice) are kept once.
-    """
-    import glob
-    items, problems, seen = [], [], set()
-
-    def add(found):
-        for it in found:
-            key = it.src.resolve()
-            if key not in seen:
-                seen.add(key)
-                items.append(it)
-
-    for spec in specs:
-        path = Path(spec).expanduser()
-        if path.is_dir():
-            found = _folder_items(path, recursive)
-            if not found:
-                problems.append((spec, "folder holds no image files"
-                                 + ("" if recursive else " (subfolders need --recursive)")))
-            add(found)
-        elif path.is_file():
-            add([InputItem(path, path.name)])
-        elif _GLOB_CHARS & set(str(spec)):
-            parts = Path(spec).parts
-            static = [p for p in parts[:next(i for i, p in enumerate(parts)
-                                            if _GLOB_CHARS & set(p))]]
-            base = Path(*static) if static else Path(".")
-            found = []
-            for m in sorted(glob.glob(str(spec), recursive=True)):
-                m = Path(m)
-                if m.is_dir():
-                    found += [InputItem(it.src, m.relative_to(base) / it.rel)
-                              for it in _folder_items(m, recursive)]
-                elif m.is_file():
-                    found.append(InputItem(m, m.relative_to(base)))
-            if not found:
-                problems.append((spec, "pattern matches no files"))
-            add(found)
-        else:
-            problems.append((spec, "no such file or folder"))
-    return items, problems
-
-
-def output_path(outdir, rel, suffix="_enh", ext="png"):
-    """OUTDIR / rel's folders / <stem><suffix>.<ext>."""
-    rel = Path(rel)
-    return Path(outdir) / rel.parent / f"{rel.stem}{suffix}.{ext.lstrip('.')}"
-
-
-def plan_outputs(items, outdir, suffix="_enh", ext="png", skip_existing=False):
-    """Pair each input with its output path; refuse any that would overwrite an input.
-
-    Returns ``(jobs, skipped)``: jobs ``(item, dst)``; skipped ``(item, reason,
-    kind)`` for outputs that are an input file (kind "overwrite"), that another
-    input already claims ("duplicate"), or (``skip_existing``) that exist
-    ("exists"). Only "exists" is a skip the caller asked for.
-    """
-    inputs = {it.src.resolve() for it in items}
-    claimed, jobs, skipped = {}, [], []
-    for it in items:
-        dst = output_path(outdir, it.rel, suffix, ext)
-        key = dst.resolve()
-        if key in inputs:
-            skipped.append((it, f"output {dst} would overwrite an input; choose another -o "
-                                f"or a --suffix", "overwrite"))
-        elif key in claimed:
-            skipped.append((it, f"output {dst} is already the output of {claimed[key]}",
-                            "duplicate"))
-        elif skip_existing and dst.exists():
-            skipped.append((it, f"output {dst} exists (--skip-existing)", "exists"))
-        else:
-            claimed[key] = it.src
-            jobs.append((it, dst))
-    return jobs, skipped
-
-
-def enhance_file(src, dst, model, direction="enhance", tile=None, tile_overlap=0,
-                 max_megapixels=DEFAULT_MAX_MEGAPIXELS, side_by_side=False,
-                 ram_budget_gb=DEFAULT_RAM_BUDGET_GB, progress=None):
-    """Read ``src``, run the network, write ``dst`` atomically, the input's way.
-
-    Gray stays gray, RGBA keeps its alpha (not in JPEG: dropped, noted),
-    16-bit stays 16-bit in PNG/TIFF (8-bit in JPEG). ``side_by_side`` writes
-    input | output side by side. Returns a list of notes (strings).
-    Raises :class:`~jsymnet.data.image_io.ImageReadError` for unreadable files.
-    """
-    from .data.image_io import SIXTEEN_BIT_SUFFIXES, write_image
-    dst = Path(dst)
-    loaded = load_image(src)
-    out = run_rgb(model, loaded.rgb, direction, tile, tile_overlap, max_megapixels,
-                  ram_budget_gb, progress)
-    notes = []
-    alpha = loaded.alpha
-    if alpha is not None and dst.suffix.lower() in (".jpg", ".jpeg"):
-        notes.append("alpha dropped (JPEG has none; use --ext png)")
-        alpha = None
-    bits = loaded.bits if dst.suffix.lower() in SIXTEEN_BIT_SUFFIXES else 8
-    if loaded.bits == 16 and bits == 8:
-        notes.append("written as 8-bit (JPEG); use --ext png for 16-bit")
-    result = _assemble(out, alpha, loaded.gray, np.float32)
-    if side_by_side:
-        before = _assemble(loaded.rgb, alpha, loaded.gray, np.float32)
-        result = np.concatenate([before, result], axis=1)
-    write_image(dst, result, bits=bits)
-    return notes

@@ -1,0 +1,145 @@
+"""The batch command's file planning (``tools/enhance.py``): which files, to which outputs.
+
+Expands files, folders and globs into inputs, pairs each with its output path
+without ever overwriting an input, and enhances one file into another in the
+input's own layout. The network itself runs through :mod:`jsymnet.inference`.
+"""
+from pathlib import Path
+
+import numpy as np
+
+from ..data.image_io import is_image_file, load_image
+from ..inference import DEFAULT_MAX_MEGAPIXELS, DEFAULT_RAM_BUDGET_GB, assemble, run_rgb
+
+_GLOB_CHARS = set("*?[")
+
+
+class InputItem(tuple):
+    """(src, rel): a file to process and its path relative to what was named on input."""
+
+    def __new__(cls, src, rel):
+        return super().__new__(cls, (Path(src), Path(rel)))
+
+    src = property(lambda self: self[0])
+    rel = property(lambda self: self[1])
+
+
+def _folder_items(folder, recursive):
+    files = folder.rglob("*") if recursive else folder.iterdir()
+    return [InputItem(f, f.relative_to(folder)) for f in sorted(files)
+            if is_image_file(f) and not any(p.startswith(".") for p in
+                                            f.relative_to(folder).parts)]
+
+
+def find_inputs(specs, recursive=False):
+    """Expand files, folders and glob patterns into :class:`InputItem` s.
+
+    A folder gives its image files (``recursive``: and its subfolders'),
+    relative to itself; a glob gives its matches relative to the folder part
+    before the first wildcard; a file gives its name. Returns ``(items,
+    problems)``, problems being ``(spec, message)`` for names that match
+    nothing. Duplicates (the same file named twice) are kept once.
+    """
+    import glob
+    items, problems, seen = [], [], set()
+
+    def add(found):
+        for it in found:
+            key = it.src.resolve()
+            if key not in seen:
+                seen.add(key)
+                items.append(it)
+
+    for spec in specs:
+        path = Path(spec).expanduser()
+        if path.is_dir():
+            found = _folder_items(path, recursive)
+            if not found:
+                problems.append((spec, "folder holds no image files"
+                                 + ("" if recursive else " (subfolders need --recursive)")))
+            add(found)
+        elif path.is_file():
+            add([InputItem(path, path.name)])
+        elif _GLOB_CHARS & set(str(spec)):
+            parts = Path(spec).parts
+            static = [p for p in parts[:next(i for i, p in enumerate(parts)
+                                            if _GLOB_CHARS & set(p))]]
+            base = Path(*static) if static else Path(".")
+            found = []
+            for m in sorted(glob.glob(str(spec), recursive=True)):
+                m = Path(m)
+                if m.is_dir():
+                    found += [InputItem(it.src, m.relative_to(base) / it.rel)
+                              for it in _folder_items(m, recursive)]
+                elif m.is_file():
+                    found.append(InputItem(m, m.relative_to(base)))
+            if not found:
+                problems.append((spec, "pattern matches no files"))
+            add(found)
+        else:
+            problems.append((spec, "no such file or folder"))
+    return items, problems
+
+
+def output_path(outdir, rel, suffix="_enh", ext="png"):
+    """OUTDIR / rel's folders / <stem><suffix>.<ext>."""
+    rel = Path(rel)
+    return Path(outdir) / rel.parent / f"{rel.stem}{suffix}.{ext.lstrip('.')}"
+
+
+def plan_outputs(items, outdir, suffix="_enh", ext="png", skip_existing=False):
+    """Pair each input with its output path; refuse any that would overwrite an input.
+
+    Returns ``(jobs, skipped)``: jobs ``(item, dst)``; skipped ``(item, reason,
+    kind)`` for outputs that are an input file (kind "overwrite"), that another
+    input already claims ("duplicate"), or (``skip_existing``) that exist
+    ("exists"). Only "exists" is a skip the caller asked for.
+    """
+    inputs = {it.src.resolve() for it in items}
+    claimed, jobs, skipped = {}, [], []
+    for it in items:
+        dst = output_path(outdir, it.rel, suffix, ext)
+        key = dst.resolve()
+        if key in inputs:
+            skipped.append((it, f"output {dst} would overwrite an input; choose another -o "
+                                f"or a --suffix", "overwrite"))
+        elif key in claimed:
+            skipped.append((it, f"output {dst} is already the output of {claimed[key]}",
+                            "duplicate"))
+        elif skip_existing and dst.exists():
+            skipped.append((it, f"output {dst} exists (--skip-existing)", "exists"))
+        else:
+            claimed[key] = it.src
+            jobs.append((it, dst))
+    return jobs, skipped
+
+
+def enhance_file(src, dst, model, direction="enhance", tile=None, tile_overlap=0,
+                 max_megapixels=DEFAULT_MAX_MEGAPIXELS, side_by_side=False,
+                 ram_budget_gb=DEFAULT_RAM_BUDGET_GB, progress=None):
+    """Read ``src``, run the network, write ``dst`` atomically, the input's way.
+
+    Gray stays gray, RGBA keeps its alpha (not in JPEG: dropped, noted),
+    16-bit stays 16-bit in PNG/TIFF (8-bit in JPEG). ``side_by_side`` writes
+    input | output side by side. Returns a list of notes (strings).
+    Raises :class:`~jsymnet.data.image_io.ImageReadError` for unreadable files.
+    """
+    from ..data.image_io import SIXTEEN_BIT_SUFFIXES, write_image
+    dst = Path(dst)
+    loaded = load_image(src)
+    out = run_rgb(model, loaded.rgb, direction, tile, tile_overlap, max_megapixels,
+                  ram_budget_gb, progress)
+    notes = []
+    alpha = loaded.alpha
+    if alpha is not None and dst.suffix.lower() in (".jpg", ".jpeg"):
+        notes.append("alpha dropped (JPEG has none; use --ext png)")
+        alpha = None
+    bits = loaded.bits if dst.suffix.lower() in SIXTEEN_BIT_SUFFIXES else 8
+    if loaded.bits == 16 and bits == 8:
+        notes.append("written as 8-bit (JPEG); use --ext png for 16-bit")
+    result = assemble(out, alpha, loaded.gray, np.float32)
+    if side_by_side:
+        before = assemble(loaded.rgb, alpha, loaded.gray, np.float32)
+        result = np.concatenate([before, result], axis=1)
+    write_image(dst, result, bits=bits)
+    return notes
