@@ -106,10 +106,10 @@ def load_weights(weights=None, config=None):
         model = build_model(config)
         model.eval()
         return model, "RANDOM, UNTRAINED WEIGHTS (smoke test only; scores mean nothing)"
-    model = get_model(weights)
     if isinstance(weights, DeepSymmetricNet):
-        return model, "a model given in memory"
-    return model, f"checkpoint {resolve_weights(weights)}"
+        return get_model(weights), "a model given in memory"
+    path = resolve_weights(weights)
+    return get_model(path), f"checkpoint {path}"
 
 
 def auto_max_megapixels(model, base=2.0):
@@ -121,8 +121,7 @@ def auto_max_megapixels(model, base=2.0):
     128 per pixel, so 16 times less, but at least 0.25 MP: a 600 x 400 LOL
     photo runs in one piece).
     """
-    widest = max([int(p.shape[0]) for _, p in model.ift.named_parameters() if p.ndim == 4]
-                 + [int(model.codec.out_channels)])
+    widest = max(model.widest_channels(), int(model.codec.out_channels))
     per_pixel = widest / float(model.codec.size_divisor) ** 2
     return max(0.25, min(base, base * 8.0 / per_pixel))
 

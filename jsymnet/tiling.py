@@ -255,8 +255,7 @@ class TiledRunner:
     def _bytes_needed(self, hf, wf):
         """A bound on the maps alive at once: a few of the block's features and of the
         widest feature map any subnet carries between stages."""
-        widest = max(int(p.shape[0]) for _, p in self.model.ift.named_parameters() if p.ndim == 4)
-        return 4 * hf * wf * (4 * self.codec.out_channels + 6 * widest)
+        return 4 * hf * wf * (4 * self.codec.out_channels + 6 * self.model.widest_channels())
 
     # -- passes -----------------------------------------------------------------
     def run_pass(self, fn, inputs, pooled=None):
@@ -334,8 +333,7 @@ class TiledRunner:
                 del chw
                 f = self.model.ift(f, reverse, _TiledExecutor(self))
                 (out,), _ = self.run_pass(lambda t, _: ((codec.decode(t[0]),), None), [f])
-                out = np.array(out[:, :h, :w])
                 del f
+                return np.ascontiguousarray(np.transpose(out[:, :h, :w], (1, 2, 0)))
         finally:
             self.maps.close()
-        return np.ascontiguousarray(np.transpose(out, (1, 2, 0)))

@@ -53,6 +53,11 @@ class DeepSymmetricNet(nn.Module):
     def execute(self, x):
         return self.enhance(x)
 
+    def widest_channels(self):
+        """The most output channels of any convolution in the IFT: the widest feature map
+        it computes (what inference memory scales with, beside the codec's channels)."""
+        return max(int(p.shape[0]) for _, p in self.ift.named_parameters() if p.ndim == 4)
+
     def named_trainable_parameters(self):
         """(name, parameter) of every parameter but the frozen codec's: what training updates.
 
