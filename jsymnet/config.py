@@ -44,8 +44,8 @@ class Field:
             ok = False
         else:
             ok = isinstance(value, self.types)
-        if ok and list in self.types and self.default:
-            inner = type(self.default[0])
+        if ok and isinstance(value, list) and (self.default or float in self.types):
+            inner = type(self.default[0]) if isinstance(self.default, list) else float
             ok = all(isinstance(v, (int, float) if inner is float else inner)
                      and not isinstance(v, bool) for v in value)
         if not ok:
@@ -97,6 +97,9 @@ SCHEMA = {
                           doc="codec weights file (jt.save of conv1_1/conv1_2); null = random"),
             "channels": _f(64, doc="VGG codec feature channels (conv1_2 outputs)"),
             "haar_levels": _f(1, doc="haar codec: number of 2x2 wavelet levels"),
+            "haar_mix": _f(False, doc="haar codec: follow the bands by a fixed orthogonal "
+                                      "channel rotation, so both halves of the IFT's split "
+                                      "carry brightness and colour (as VGG features do)"),
         },
         "ift": {
             "num_blocks": _f(8, doc="invertible blocks (SPEC 3)"),
@@ -140,8 +143,9 @@ SCHEMA = {
                              doc="lowlight dataset: folders under data.root to train on"),
         "lowlight_test": _f(["test"], types=(list,),
                             doc="lowlight dataset: folders under data.root to test on"),
-        "lowlight_test_ev": _f(-2.0, types=(float,),
-                               doc="lowlight dataset: exposure change of the test inputs"),
+        "lowlight_test_ev": _f(-2.0, types=(float, list),
+                               doc="lowlight dataset: exposure change of the test inputs; a "
+                                   "list: test photo i at the (i mod length)-th of them"),
         "eval_max_side": _f(None, types=(int,), optional=True,
                             doc="downscale test pairs to this long side (quick runs; not "
                                 "the paper protocol)"),
@@ -151,6 +155,9 @@ SCHEMA = {
         "seed": _f(0),
         "loss": {
             "type": _f("l2", choices=("l2", "l1", "psnr"), doc="Eq. 13-14; l1/psnr ablations"),
+            "psnr_max_db": _f(None, types=(float,), optional=True,
+                              doc="psnr loss: the PSNR at which an image's loss stops "
+                                  "improving (null: 80 dB)"),
             "lambda_enhance": _f(1.0, types=(float,), doc="lambda_H, Eq. 12"),
             "lambda_degrade": _f(1.0, types=(float,), doc="lambda_L, Eq. 12; 0 = no backward loss"),
             "quantize_target": _f(True, doc="degrade Q(x_HQ): round to 1/255, straight-through"),
@@ -353,6 +360,8 @@ def _check_consistency(cfg, where):
               ("train.optim.grad_clip", train["optim"]["grad_clip"], "positive (or null: no "
                "clipping)", lambda v: v is None or v > 0),
               ("train.schedule.gamma", train["schedule"]["gamma"], "positive", lambda v: v > 0),
+              ("train.loss.psnr_max_db", train["loss"]["psnr_max_db"], "positive (or null)",
+               lambda v: v is None or v > 0),
               ("train.loss.lambda_enhance", train["loss"]["lambda_enhance"], "0 or more",
                lambda v: v >= 0),
               ("train.loss.lambda_degrade", train["loss"]["lambda_degrade"], "0 or more",

@@ -42,7 +42,13 @@ def untiled(model, img, reverse=False):
         return y.numpy()[0].transpose(1, 2, 0)
 
 
-@pytest.mark.parametrize("cfg", [tiny_config(), tiny_haar_config()], ids=["vgg", "haar"])
+def _mixed(cfg):
+    cfg["model"]["codec"]["haar_mix"] = True
+    return cfg
+
+
+@pytest.mark.parametrize("cfg", [tiny_config(), tiny_haar_config(), _mixed(tiny_haar_config())],
+                         ids=["vgg", "haar", "haar_mix"])
 @pytest.mark.parametrize("reverse", [False, True], ids=["enhance", "degrade"])
 def test_tiled_equals_untiled(cfg, reverse, image):
     model = make(cfg)

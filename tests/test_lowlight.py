@@ -99,3 +99,12 @@ def test_lowlight_dataset_draws_new_pairs_each_epoch_and_fixed_test_pairs(tmp_pa
     assert np.array_equal(np.round(high.transpose(1, 2, 0) * 255).astype(np.uint8), stored)
     assert np.array_equal(low.transpose(1, 2, 0), evaluation_input(high.transpose(1, 2, 0),
                                                              "test/d", -2.0))
+    # A list of exposures: test photo i at the (i mod length)-th one, the same inputs as
+    # testing at that exposure alone.
+    several = build_dataset(load_config(dict(cfg, data=dict(cfg["data"],
+                                                              lowlight_test_ev=[0.0, -4.0]))),
+                            "test")
+    for i, (name, ev) in enumerate((("test/d", 0.0), ("test/e", -4.0))):
+        low, high = several[i]
+        assert np.array_equal(low.transpose(1, 2, 0),
+                              evaluation_input(high.transpose(1, 2, 0), name, ev))

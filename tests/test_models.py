@@ -6,8 +6,9 @@ import pytest
 
 from conftest import max_diff, numpy_state, randomize, tiny_config
 from jsymnet.config import load_config
-from jsymnet.losses import bidirectional_loss
+from jsymnet.losses import LOSSES, bidirectional_loss, loss_function
 from jsymnet.models import IFT, RRAM, HaarCodec, InvertibleBlock
+from jsymnet.models.codec import band_rotation
 import numpy_reference as ref
 
 RELEASE = load_config({})["model"]["subnet"]          # the release RRAM (SPEC 4)
@@ -116,6 +117,49 @@ def test_haar_codec_is_exact_inverse_and_pads_odd_sizes():
     out = model.enhance(x)
     assert max_diff(out, x) > 1e-2
     assert max_diff(model.degrade(out), x) < 1e-4
+
+
+def test_haar_band_rotation_is_an_exact_orthogonal_mix_of_every_band():
+    plain, mixed = HaarCodec(levels=2), HaarCodec(levels=2, mix=True)
+    q = band_rotation(48)
+    assert np.abs(q @ q.T - np.eye(48)).max() < 1e-5                 # orthogonal
+    assert np.array_equal(q, band_rotation(48))                      # fixed, not drawn per run
+    x = jt.rand(2, 3, 8, 12)
+    bands = plain.encode(x).numpy()
+    f = mixed.encode(x)
+    # NumPy oracle: the rotation applied to the plain bands, pixel by pixel.
+    assert np.abs(f.numpy() - np.einsum("oc,nchw->nohw", q, bands)).max() < 1e-5
+    assert max_diff(mixed.decode(f), x) < 1e-5                        # still exactly invertible
+    # A flat grey image: unmixed, only the three band means (first IFT half) respond;
+    # mixed, the second half carries as much of it as the first.
+    flat = plain.encode(jt.full((1, 3, 4, 4), 0.5)).numpy()[0, :, 0, 0]
+    assert np.abs(flat[24:]).max() == 0.0
+    spread = mixed.encode(jt.full((1, 3, 4, 4), 0.5)).numpy()[0, :, 0, 0]
+    assert np.linalg.norm(spread[24:]) > 0.5 * np.linalg.norm(spread[:24])
+    # The rotation is a function of the channel count: no weight, nothing in a checkpoint.
+    assert list(mixed.state_dict()) == list(plain.state_dict()) == []
+    model = randomize(jsymnet.build_model(
+        {"model": {"codec": {"type": "haar", "haar_levels": 2, "haar_mix": True},
+                   "ift": {"num_blocks": 2}, "subnet": {"mid_channels": 16,
+                                                        "hidden_channels": 16,
+                                                        "reduction": 4}}}))
+    x = jt.rand(1, 3, 16, 16)
+    out = model.enhance(x)
+    assert max_diff(out, x) > 1e-2
+    assert max_diff(model.degrade(out), x) < 1e-4
+
+
+def test_psnr_loss_is_minus_the_psnr_capped_at_psnr_max_db():
+    cfg = dict(load_config({})["train"]["loss"], type="psnr", psnr_max_db=40.0)
+    fn = loss_function(cfg)
+    target = jt.rand(2, 3, 8, 8)
+    # Error 0.1 on every value of image 0, none on image 1: -10 log10(0.01 + 1e-4) and -40.
+    pred = target + jt.array(np.array([0.1, 0.0], np.float32)).reshape(2, 1, 1, 1)
+    expected = np.mean([10 * np.log10(0.01 + 1e-4), -40.0])
+    assert abs(fn(pred, target).item() - expected) < 1e-3
+    uncapped = loss_function(dict(cfg, psnr_max_db=None))
+    assert uncapped(target, target).item() < -75.0                  # the ablation: ~80 dB
+    assert loss_function(dict(cfg, type="l2")) is LOSSES["l2"]        # other losses: untouched
 
 
 def _count(model):

@@ -197,7 +197,9 @@ class LowLightDataset(PairedImageDataset):
     and a fresh random low-light capture of that crop, both drawn from
     ``(seed, epoch, index)``, so that 300 photos give a new pair every time
     and a resumed run sees exactly the pairs it would have seen. Testing: the
-    fixed input of each photo at exposure ``test_ev`` (seeded by its name).
+    fixed input of each photo at exposure ``test_ev`` (seeded by its name); with a list of
+    exposures, photo ``i`` is tested at ``test_ev[i % len(test_ev)]``, so that a short
+    validation covers every exposure the model is trained for.
     """
     synthesises_input = True
 
@@ -214,7 +216,9 @@ class LowLightDataset(PairedImageDataset):
             rng = np.random.default_rng([self.seed, self.epoch_id, index])
             high = augment_pair(high, high, rng, self.crop, *self.flips)[0]
             return underexpose(high, rng)[0], high
-        return evaluation_input(high, self.pairs[index].name, self.test_ev, self.seed), high
+        ev = self.test_ev[index % len(self.test_ev)] if isinstance(self.test_ev, (list, tuple)) \
+            else self.test_ev
+        return evaluation_input(high, self.pairs[index].name, float(ev), self.seed), high
 
 
 def lowlight_targets(root, folders):

@@ -28,7 +28,7 @@ its weights are frozen and its input is data.
 """
 import jittor as jt
 
-from ..losses import LOSSES, loss_terms
+from ..losses import loss_function, loss_terms
 from ..models.stages import EAGER
 
 
@@ -148,7 +148,7 @@ def reversible_grads(model, x_lq, x_hq, loss_cfg):
 
     Returns ({id(param): grad}, {"enhance": float, "degrade": float, "total": float}).
     """
-    loss_fn = LOSSES[loss_cfg["type"]]
+    loss_fn = loss_function(loss_cfg)
     grads, parts, total = {}, {}, 0.0
     for name, reverse, source, target, weight in loss_terms(x_lq, x_hq, loss_cfg):
         with jt.no_grad():

@@ -146,26 +146,50 @@ class HaarCodec(nn.Module):
     Each level maps C channels at H x W to 4C at H/2 x W/2 (:func:`haar_split`);
     ``decode`` is its exact inverse (:func:`haar_merge`). The network pads
     inputs to a multiple of ``size_divisor`` and crops the result.
+
+    With ``mix``, the bands are then rotated by a fixed orthogonal C x C matrix
+    (:func:`band_rotation`; ``decode`` applies its transpose first). The IFT
+    splits channels into fixed halves and changes the first half only by
+    addition (SPEC 3), so unmixed, the band means (brightness and colour) sit
+    in that half and every gain must be built from the other half; rotated,
+    each channel carries a share of every band, as VGG features do.
     """
 
     halo = 0          # 2x2 blocks, tiles aligned to them: no context needed
 
     @classmethod
     def from_config(cls, cfg, load_weights=True):
-        return cls(cfg["haar_levels"])
+        return cls(cfg["haar_levels"], mix=cfg["haar_mix"])
 
-    def __init__(self, levels=1):
+    def __init__(self, levels=1, mix=False):
         super().__init__()
         self.levels = levels
         self.size_divisor = 2 ** levels
         self.out_channels = 3 * 4 ** levels
+        # A NumPy array, not a jt.Var: a function of the channel count alone, so it is
+        # not a weight and checkpoints do not carry it.
+        self._rotation = band_rotation(self.out_channels) if mix else None
+
+    def _rotate(self, f, transpose):
+        q = self._rotation.T if transpose else self._rotation
+        return nn.conv2d(f, jt.array(q[:, :, None, None]))
 
     def encode(self, x):
         for _ in range(self.levels):
             x = haar_split(x)
-        return x
+        return x if self._rotation is None else self._rotate(x, False)
 
     def decode(self, f):
+        if self._rotation is not None:
+            f = self._rotate(f, True)
         for _ in range(self.levels):
             f = haar_merge(f)
         return f
+
+
+def band_rotation(channels, seed=0):
+    """A fixed orthogonal ``channels x channels`` matrix (QR of a seeded Gaussian draw,
+    signs fixed so it is unique): the same on every machine and in every run."""
+    a = np.random.default_rng(seed).standard_normal((channels, channels))
+    q, r = np.linalg.qr(a)
+    return (q * np.sign(np.diag(r))).astype(np.float32)
