@@ -10,6 +10,7 @@ Methods (every one a function of the input image alone):
   and every --model NAME=CHECKPOINT, through jsymnet's one inference path.
 
 Sets:
+  bsds@good  with --good, the --bsds photos themselves as inputs (no harm is the best score)
   bsds@EV    --bsds ROOT/test photos, inputs synthesised at EV stops with noise
              (jsymnet.data.lowlight.evaluation_input, seeded by name: the same for every method)
   fivek      the --fivek pairs (FOLDER/low, FOLDER/high matched by name)
@@ -23,7 +24,7 @@ Writes OUT/compare.csv (every image, method and score), OUT/compare.md (the mean
 table), the sheets; prints the table.
 
 Example (the README's table):
-  python tools/compare.py --bsds ../shared/data/bsds500/test --fivek ../shared/data/fivek_dpe \\
+  python tools/compare.py --bsds ../shared/data/bsds500/test --good --fivek ../shared/data/fivek_dpe \\
       --lol ../shared/data/lol_low --model sample=weights/jsymnet_sample.pkl \\
       --model default=weights/jsymnet_default.pkl --out results/compare
 """
@@ -92,7 +93,8 @@ def model_method(path):
 
 def bsds_items(folder, ev, limit):
     """(name, input, target) of the photos in ``folder``, named and synthesised exactly as
-    the lowlight dataset's test split names and synthesises them."""
+    the lowlight dataset's test split names and synthesises them; ``ev=None``: the photo
+    itself is the input (a well-exposed photo, which any change can only harm)."""
     from pathlib import Path
     from jsymnet.data.datasets import lowlight_targets
     from jsymnet.data.image_io import read_image
@@ -100,7 +102,7 @@ def bsds_items(folder, ev, limit):
     folder = Path(folder).resolve()
     for pair in lowlight_targets(folder.parent, [folder.name])[:limit]:
         high = read_image(pair.high)
-        yield pair.name, evaluation_input(high, pair.name, ev), high
+        yield pair.name, (high if ev is None else evaluation_input(high, pair.name, ev)), high
 
 
 def pair_items(folder, limit):
@@ -165,6 +167,17 @@ def synthesis_sheet(folder, out_dir, count=4, draws=5, height=160):
     return lines
 
 
+def psnr_cell(sel):
+    """"mean PSNR / mean SSIM" of one set and method. An output identical to its target
+    has an infinite PSNR: the mean is over the others, and the cell counts them."""
+    finite = [r["psnr"] for r in sel if np.isfinite(r["psnr"])]
+    ssim = np.mean([r["ssim"] for r in sel])
+    if not finite:
+        return f"identical / {ssim:.3f}"
+    same = len(sel) - len(finite)
+    return f"{np.mean(finite):.2f} / {ssim:.3f}" + (f" ({same} identical)" if same else "")
+
+
 def table(rows, methods):
     sets = list(dict.fromkeys(r["set"] for r in rows))
     lines = ["| set | " + " | ".join(methods) + " |", "|---" * (len(methods) + 1) + "|"]
@@ -175,8 +188,7 @@ def table(rows, methods):
             if s == "lol":
                 cells.append(f"L {np.mean([r['luminance'] for r in sel]):.3f}")
             else:
-                cells.append(f"{np.mean([r['psnr'] for r in sel]):.2f} / "
-                             f"{np.mean([r['ssim'] for r in sel]):.3f}")
+                cells.append(psnr_cell(sel))
         n = len({r["image"] for r in rows if r["set"] == s})
         lines.append(f"| {s} ({n}) | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
@@ -188,6 +200,9 @@ def main(argv=None):
     p.add_argument("--bsds", help="folder of well-exposed test photos (BSDS500 test)")
     p.add_argument("--ev", type=float, nargs="+", default=[-1.0, -2.0, -3.0, -4.0],
                    help="exposure changes of the --bsds inputs (default: %(default)s)")
+    p.add_argument("--good", action="store_true",
+                   help="also score the --bsds photos themselves as inputs (set bsds@good): "
+                        "what each method does to a photo that needs no change")
     p.add_argument("--fivek", help="folder with low/ and high/ pairs")
     p.add_argument("--lol", help="folder of real low-light photos (no targets)")
     p.add_argument("--model", action="append", default=[], metavar="NAME=CHECKPOINT",
@@ -220,6 +235,8 @@ def main(argv=None):
             lines = synthesis_sheet(args.bsds, args.out)
             atomic_write_text(os.path.join(args.out, "synthesis_sheet.txt"), "\n".join(lines)
                               + "\n")
+        if args.good and args.bsds:
+            score_set("bsds@good", bsds_items(args.bsds, None, args.limit), methods, rows)
         for ev in (args.ev if args.bsds else []):
             score_set(f"bsds@{ev:+g}", bsds_items(args.bsds, ev, args.limit), methods, rows)
         if args.fivek:
