@@ -155,9 +155,9 @@ SCHEMA = {
         "seed": _f(0),
         "loss": {
             "type": _f("l2", choices=("l2", "l1", "psnr"), doc="Eq. 13-14; l1/psnr ablations"),
-            "psnr_max_db": _f(None, types=(float,), optional=True,
+            "psnr_max_db": _f(80.0, types=(float,),
                               doc="psnr loss: the PSNR at which an image's loss stops "
-                                  "improving (null: 80 dB)"),
+                                  "improving (80: the ablation's eps 1e-8)"),
             "lambda_enhance": _f(1.0, types=(float,), doc="lambda_H, Eq. 12"),
             "lambda_degrade": _f(1.0, types=(float,), doc="lambda_L, Eq. 12; 0 = no backward loss"),
             "quantize_target": _f(True, doc="degrade Q(x_HQ): round to 1/255, straight-through"),
@@ -360,8 +360,8 @@ def _check_consistency(cfg, where):
               ("train.optim.grad_clip", train["optim"]["grad_clip"], "positive (or null: no "
                "clipping)", lambda v: v is None or v > 0),
               ("train.schedule.gamma", train["schedule"]["gamma"], "positive", lambda v: v > 0),
-              ("train.loss.psnr_max_db", train["loss"]["psnr_max_db"], "positive (or null)",
-               lambda v: v is None or v > 0),
+              ("train.loss.psnr_max_db", train["loss"]["psnr_max_db"], "positive",
+               lambda v: v > 0),
               ("train.loss.lambda_enhance", train["loss"]["lambda_enhance"], "0 or more",
                lambda v: v >= 0),
               ("train.loss.lambda_degrade", train["loss"]["lambda_degrade"], "0 or more",

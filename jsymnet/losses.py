@@ -1,4 +1,6 @@
 """Bidirectional loss of SPEC section 5 (paper Eq. 12-14) and its Table 2 ablations."""
+from functools import partial
+
 import jittor as jt
 
 
@@ -41,10 +43,10 @@ LOSSES = {"l2": l2, "l1": l1, "psnr": psnr_loss}
 
 
 def loss_function(cfg):
-    """The per-direction loss ``fn(pred, target)`` the ``train.loss`` section names."""
-    if cfg["type"] == "psnr" and cfg.get("psnr_max_db") is not None:
-        eps = 10.0 ** (-cfg["psnr_max_db"] / 10.0)
-        return lambda pred, target: psnr_loss(pred, target, eps)
+    """The per-direction loss ``fn(pred, target)`` the ``train.loss`` section names; the
+    psnr distance with its cap, ``eps = 10^(-psnr_max_db / 10)``."""
+    if cfg["type"] == "psnr":
+        return partial(psnr_loss, eps=10.0 ** (-cfg["psnr_max_db"] / 10.0))
     return LOSSES[cfg["type"]]
 
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from conftest import load_tool
-from jsymnet.data.image_io import read_image, resize_max_side
+from jsymnet.data.image_io import read_image, resize_max_side, to_uint8
 from jsymnet.data.lowlight import evaluation_input
 from jsymnet.data.sample import skimage_data_dir
 from jsymnet.inference import load_weights, run_rgb
@@ -20,12 +20,8 @@ PHOTOS = ("astronaut.png", "chelsea.png", "coffee.png", "motorcycle_left.png", "
 SIDE = 192          # small, so the test is quick; every photo gets the same shape
 
 
-def _u8(img):
-    return np.clip(np.round(np.asarray(img) * 255.0), 0, 255).astype(np.uint8)
-
-
 def _psnr(out, target):
-    return psnr_ssim(_u8(out), _u8(target))[0]
+    return psnr_ssim(to_uint8(out), to_uint8(target))[0]
 
 
 @pytest.fixture(scope="module")

@@ -168,8 +168,8 @@ def synthesis_sheet(folder, out_dir, count=4, draws=5, height=160):
 
 
 def psnr_cell(sel):
-    """"mean PSNR / mean SSIM" of one set and method. An output identical to its target
-    has an infinite PSNR: the mean is over the others, and the cell counts them."""
+    """The table cell of one set and method: mean PSNR / mean SSIM. An output identical to
+    its target has an infinite PSNR: the mean is over the others, and the cell counts them."""
     finite = [r["psnr"] for r in sel if np.isfinite(r["psnr"])]
     ssim = np.mean([r["ssim"] for r in sel])
     if not finite:
