@@ -258,10 +258,15 @@ def to_uint16(img):
     return np.round(np.clip(img.astype(np.float64), 0.0, 1.0) * 65535.0).astype(np.uint16)
 
 
+# The luma weights, in one place: BT.601 (Pillow's "L", YCbCr's Y) and BT.709 (sRGB's own
+# primaries, the brightness figure of comparisons and of the bracket rules).
+LUMA_601 = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+LUMA_709 = np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)
+
+
 def rgb_to_gray(img):
     """Luma of an H x W x 3 float RGB image (ITU-R BT.601 weights, as Pillow's "L")."""
-    img = np.asarray(img, np.float32)
-    return img[:, :, 0] * 0.299 + img[:, :, 1] * 0.587 + img[:, :, 2] * 0.114
+    return np.asarray(img, np.float32) @ LUMA_601
 
 
 SIXTEEN_BIT_SUFFIXES = (".png", ".tif", ".tiff")

@@ -27,8 +27,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .image_io import LUMA_601
+
 SYNTHESIS_VERSION = 1
-LUMA_601 = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
 
 @dataclass(frozen=True)
