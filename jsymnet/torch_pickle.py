@@ -535,6 +535,25 @@ def _is_tensor_dict(obj):
         isinstance(k, str) and isinstance(v, np.ndarray) for k, v in obj.items())
 
 
+def _flatten_nested(obj, prefix=""):
+    """``{"a": {"b": array}}`` -> ``{"a/b": array}`` (how Flax and JAX checkpoints nest their
+    parameters); None when some leaf is not an array."""
+    out = collections.OrderedDict()
+    for k, v in obj.items():
+        if not isinstance(k, str):
+            return None
+        if isinstance(v, np.ndarray):
+            out[prefix + k] = v
+        elif isinstance(v, dict) and v:
+            inner = _flatten_nested(v, f"{prefix}{k}/")
+            if inner is None:
+                return None
+            out.update(inner)
+        else:
+            return None
+    return out
+
+
 def _state_dict_of(obj, path, info):
     """The ``{name: ndarray}`` that ``obj`` (a file's unpickled contents) is or wraps
     (under one of :data:`WRAPPER_KEYS`, recorded in ``info``); ConvertError otherwise."""
@@ -542,8 +561,13 @@ def _state_dict_of(obj, path, info):
     if isinstance(obj, dict) and obj.get("format") == "jsymnet-checkpoint":
         raise ConvertError(f"{path} is already a jsymnet checkpoint; load it with "
                            f"jsymnet.load_model, there is nothing to convert")
+    nested = _flatten_nested(obj) if isinstance(obj, dict) and obj and not \
+        _is_tensor_dict(obj) and all(isinstance(v, dict) for v in obj.values()) else None
     if _is_tensor_dict(obj):
         state = obj
+    elif nested:
+        info["nested"] = True
+        state = nested
     elif isinstance(obj, dict):
         wrapped = [k for k in WRAPPER_KEYS if _is_tensor_dict(obj.get(k))]
         if not wrapped:

