@@ -22,10 +22,11 @@ from typing import Callable
 import numpy as np
 from jittor.dataset import Dataset
 
+from .brackets import bracket_pairs
 from .image_io import image_size, read_image, resize_max_side
-from .lowlight import evaluation_input, underexpose
+from .lowlight import LowLightRanges, evaluation_input, underexpose
 from .pairs import (DatasetNotFoundError, Pair, PairingError, fivek_pairs, folder_pairs,
-                    images_by_stem, lol_pairs, natural_key)
+                    held_out, images_by_stem, lol_pairs, natural_key)
 from .sample import ensure_sample_set
 from ..registry import Registry
 
@@ -45,6 +46,7 @@ class DatasetKind:
     list_pairs: Callable
     cls: type
     options: dict = field(default_factory=dict)
+    holds_out: bool = False    # list_pairs applies data.val_fraction itself (by scene)
 
     @property
     def file_pairs(self):
@@ -53,14 +55,30 @@ class DatasetKind:
         return not self.cls.synthesises_input
 
 
-def register_dataset(name, cls=None, **options):
+def register_dataset(name, cls=None, holds_out=False, **options):
     """``@register_dataset(name, cls, keyword="data_key")`` on a ``list_pairs`` function
     (see :class:`DatasetKind`) adds dataset ``name``; ``cls`` defaults to
     :class:`PairedImageDataset`."""
     def deco(list_pairs):
-        DATASETS.register(name, DatasetKind(list_pairs, cls or PairedImageDataset, options))
+        DATASETS.register(name, DatasetKind(list_pairs, cls or PairedImageDataset, options,
+                                            holds_out))
         return list_pairs
     return deco
+
+
+HOLDOUT_SEED = 0   # the held-out rule's seed: the same split whatever train.seed is
+
+
+def split_pairs(kind, split, root, low, high, data):
+    """``kind.list_pairs`` with ``data.val_fraction`` applied: a pair is on the test side
+    when :func:`~jsymnet.data.pairs.held_out` says so of its name (of the photo, for
+    synthesised inputs), on the train side otherwise."""
+    pairs = kind.list_pairs(split, root, low, high, data)
+    fraction = data.get("val_fraction")
+    if kind.holds_out or not fraction or split == "all":
+        return pairs
+    want_test = split == "test"
+    return [p for p in pairs if held_out(p.name, fraction, HOLDOUT_SEED) == want_test]
 
 
 def file_pair_datasets():
@@ -79,7 +97,11 @@ def dataset_pairs(name, split="test", root=None, low=None, high=None, data_cfg=N
     from ..config import load_config
     kind = DATASETS.get(name)
     data_cfg = data_cfg or load_config()["data"]
-    return kind.list_pairs(split, root, low, high, data_cfg)
+    if name == "mix":
+        from ..config import mix_parts
+        return [p for _, part in mix_parts(data_cfg)
+                for p in dataset_pairs(part["dataset"], split, None, None, None, part)]
+    return split_pairs(kind, split, root, low, high, data_cfg)
 
 
 def _size_mismatch(pair, low_size, high_size):
@@ -203,9 +225,10 @@ class LowLightDataset(PairedImageDataset):
     """
     synthesises_input = True
 
-    def __init__(self, pairs, test_ev=-2.0, **kwargs):
+    def __init__(self, pairs, test_ev=-2.0, identity=0.1, **kwargs):
         super().__init__(pairs, **kwargs)
         self.test_ev = test_ev
+        self.ranges = LowLightRanges(identity=identity)
 
     def _read(self, index):
         return resize_max_side(read_image(self.pairs[index].high), self.max_side)
@@ -215,10 +238,105 @@ class LowLightDataset(PairedImageDataset):
         if self.train:
             rng = np.random.default_rng([self.seed, self.epoch_id, index])
             high = augment_pair(high, high, rng, self.crop, *self.flips)[0]
-            return underexpose(high, rng)[0], high
+            return underexpose(high, rng, self.ranges)[0], high
         ev = self.test_ev[index % len(self.test_ev)] if isinstance(self.test_ev, (list, tuple)) \
             else self.test_ev
-        return evaluation_input(high, self.pairs[index].name, float(ev), self.seed), high
+        return evaluation_input(high, self.pairs[index].name, float(ev), self.seed,
+                                self.ranges), high
+
+
+IDENTITY_STREAM = 0x1D     # keeps the identity draw apart from the crop and flip draws
+MIX_STREAM = 0x4D49
+
+
+class BracketsDataset(PairedImageDataset):
+    """Real bracket pairs (:mod:`.brackets`): (darker frame, the bracket's target).
+
+    Frames are shared by many pairs (one target serves every darker frame of its
+    bracket), so ``cache=True`` keeps each decoded *file* once, as 8-bit. With
+    ``identity`` > 0, that share of training items is the target paired with itself,
+    drawn from ``(seed, epoch, index)`` like the crops.
+    """
+
+    def __init__(self, pairs, identity=0.0, **kwargs):
+        super().__init__(pairs, **kwargs)
+        self.identity = identity
+        self._files = {} if self._cache is not None else None
+        self._cache = None
+
+    def _file(self, path):
+        if self._files is not None and path in self._files:
+            img = self._files[path]
+        else:
+            img = np.round(resize_max_side(read_image(path), self.max_side) * 255).astype(np.uint8)
+            if self._files is not None:
+                self._files[path] = img
+        return img.astype(np.float32) / 255.0
+
+    def _read(self, index):
+        pair = self.pairs[index]
+        low, high = self._file(pair.low), self._file(pair.high)
+        if low.shape != high.shape:
+            raise PairingError(_size_mismatch(pair, low.shape[1::-1], high.shape[1::-1]))
+        return low, high
+
+    def pair(self, index):
+        low, high = super().pair(index)
+        if self.train and self.identity:
+            rng = np.random.default_rng([self.seed, self.epoch_id, index, IDENTITY_STREAM])
+            if rng.random() < self.identity:
+                low = high
+        return low, high
+
+
+class MixDataset:
+    """Several datasets drawn from by weight: the default model's real + synthetic mix.
+
+    Training: item ``i`` of epoch ``e`` picks part ``c`` with probability ``weight_c``
+    and a uniform item of it, from ``(seed, e, i)``; the part augments that item as its
+    epoch ``e * len + i``, so every draw is fresh and a pure function of (seed, epoch,
+    index): resume stays exact. An epoch is the parts' pair counts added up. Testing:
+    every part's test items, interleaved part by part, so that a ``val_limit`` covers all.
+    """
+    synthesises_input = True   # not a folder of file pairs for tools/test.py
+
+    def __init__(self, parts, train=False, seed=0):
+        self.parts = [d for _, d in parts]
+        weights = np.asarray([w for w, _ in parts], np.float64)
+        self.weights = weights / weights.sum()
+        self.train, self.seed, self.epoch_id = train, seed, 0
+        sizes = [d.num_pairs() for d in self.parts]
+        self.length = int(sum(sizes))
+        if not train:  # round-robin over the parts' test items
+            self.order = [(c, k) for k in range(max(sizes)) for c, n in enumerate(sizes)
+                          if k < n]
+
+    @property
+    def pairs(self):
+        return [p for d in self.parts for p in d.pairs]
+
+    @property
+    def names(self):
+        if self.train:
+            return [p.name for p in self.pairs]
+        return [self.parts[c].names[j] for c, j in self.order]
+
+    def num_pairs(self):
+        return self.length
+
+    def __len__(self):
+        return self.length
+
+    def __getitem__(self, index):
+        if not self.train:
+            c, j = self.order[index]
+            return self.parts[c][j]
+        rng = np.random.default_rng([self.seed, self.epoch_id, index, MIX_STREAM])
+        c = int(rng.choice(len(self.parts), p=self.weights))
+        part = self.parts[c]
+        j = int(rng.integers(part.num_pairs()))
+        part.epoch_id = self.epoch_id * self.length + index
+        return part[j]
 
 
 def lowlight_targets(root, folders):
@@ -243,13 +361,18 @@ def build_dataset(cfg, split="train", root=None, low=None, high=None, **kwargs):
     data = cfg["data"]
     kind = DATASETS.get(data["dataset"])
     train = split == "train"
+    if data["dataset"] == "mix":
+        from ..config import mix_parts
+        parts = [(w, build_dataset({**cfg, "data": part}, split, **kwargs))
+                 for w, part in mix_parts(data)]
+        return MixDataset(parts, train=train, seed=cfg["train"]["seed"])
     opts = dict(train=train, crop=data["crop"], vflip=data["vflip"], hflip=data["hflip"],
                 transpose=data["transpose"], seed=cfg["train"]["seed"],
                 max_side=None if train else data["eval_max_side"],
                 batch_size=cfg["train"]["batch_size"] if train else 1)
     opts.update({keyword: data[key] for keyword, key in kind.options.items()})
     opts.update(kwargs)
-    return kind.cls(kind.list_pairs(split, root, low, high, data), **opts)
+    return kind.cls(split_pairs(kind, split, root, low, high, data), **opts)
 
 
 # ---- the datasets: list_pairs(split, root, low, high, data) each --------------------
@@ -276,6 +399,9 @@ def _fivek_pairs(split, root, low, high, data):
 
 @register_dataset("folder")
 def _folder_pairs(split, root, low, high, data):
+    """The --low/--high pairs; the test split is data.val_low/val_high where given."""
+    if split == "test" and data.get("val_low") and not low:
+        return folder_pairs(data["val_low"], data.get("val_high"))
     return folder_pairs(low or data.get("low"), high or data.get("high"))
 
 
@@ -285,7 +411,8 @@ def _sample_pairs(split, root, low, high, data):
     return fivek_pairs(root, split)
 
 
-@register_dataset("lowlight", LowLightDataset, test_ev="lowlight_test_ev")
+@register_dataset("lowlight", LowLightDataset, test_ev="lowlight_test_ev",
+                  identity="lowlight_identity")
 def _lowlight_pairs(split, root, low, high, data):
     folders = {"train": data["lowlight_train"], "test": data["lowlight_test"],
                "all": list(data["lowlight_train"]) + list(data["lowlight_test"])}
@@ -294,6 +421,18 @@ def _lowlight_pairs(split, root, low, high, data):
     return lowlight_targets(root or data.get("root"), folders[split])
 
 
-__all__ = ["DATASETS", "DatasetKind", "LowLightDataset", "PairedImageDataset", "augment_pair",
+@register_dataset("brackets", BracketsDataset, holds_out=True, identity="brackets_identity")
+def _brackets_pairs(split, root, low, high, data):
+    fraction = 0.2 if data.get("val_fraction") is None else data["val_fraction"]
+    return bracket_pairs(_dataset_root("brackets", root, data), split, fraction, HOLDOUT_SEED,
+                         max_luma=data["brackets_max_luma"] if split == "train" else None)
+
+
+@register_dataset("mix", MixDataset)
+def _mix_pairs(split, root, low, high, data):
+    return dataset_pairs("mix", split, data_cfg=data)
+
+
+__all__ = ["BracketsDataset", "DATASETS", "DatasetKind", "LowLightDataset", "MixDataset", "PairedImageDataset", "augment_pair",
            "build_dataset", "check_pair_sizes", "dataset_pairs", "file_pair_datasets",
            "lowlight_targets", "read_pair", "register_dataset"]

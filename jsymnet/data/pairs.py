@@ -6,6 +6,7 @@ error that lists the offending names. A folder that is not there is a
 :class:`DatasetNotFoundError` whose message shows the expected layout and
 where the data comes from.
 """
+import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +42,11 @@ LAYOUTS = {
         f"Get it from {FIVEK_URL},\n"
         "or synthesise inputs from any folder of good photos:\n"
         "  python tools/make_pairs.py --targets PHOTOS_DIR --out ROOT"),
+    "brackets": (
+        "Brackets layout (--data-root ROOT): ROOT/*.jpg, frames sorted by name, in which\n"
+        "consecutive frames are exposure brackets of one tripod scene (SICE part 1, as\n"
+        "../shared/data/sice_brackets holds it). The brackets, their targets and the\n"
+        "held-out scenes are found by the rules of jsymnet/data/brackets.py."),
     "folder": (
         "Folder pair layout: --low DIR --high DIR, two folders of images whose file\n"
         "stems match (low/12.png pairs with high/12.png or high/12.jpg)."),
@@ -65,6 +71,16 @@ class Pair:
 def natural_key(text):
     """Sort key that orders digits by value: ``2 < 10``, ``a0999 < a1000``."""
     return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", str(text))]
+
+
+def held_out(key, fraction, seed=0):
+    """True when the item named ``key`` (a photo's or a scene's name) belongs to the held-out
+    ``fraction``: a name-stable rule (SHA-256 of seed and name), so that adding or removing
+    other items never moves an item across the split."""
+    if not 0.0 <= fraction < 1.0:
+        raise ValueError(f"a held-out fraction is in [0, 1), got {fraction}")
+    digest = hashlib.sha256(f"jsymnet-holdout:{seed}:{key}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") / 2.0 ** 64 < fraction
 
 
 def _listing(names):
