@@ -133,6 +133,10 @@ SCHEMA = {
         "vflip": _f(True), "hflip": _f(True), "transpose": _f(True),
         "low": _f(None, types=(str,), optional=True, doc="folder dataset: low-light images"),
         "high": _f(None, types=(str,), optional=True, doc="folder dataset: target images"),
+        "val_low": _f(None, types=(str,), optional=True,
+                      doc="folder dataset: low-light images of the validation pairs"),
+        "val_high": _f(None, types=(str,), optional=True,
+                       doc="folder dataset: targets of the validation pairs"),
         "lol_split": _f("standard", choices=("standard", "paper"),
                         doc="standard: our485/eval15; paper: 400/100 of all 500 by name"),
         "fivek_train_count": _f(4500, doc="flat FiveK layout: first N by name train, rest test"),
@@ -146,6 +150,22 @@ SCHEMA = {
         "lowlight_test_ev": _f(-2.0, types=(float, list),
                                doc="lowlight dataset: exposure change of the test inputs; a "
                                    "list: test photo i at the (i mod length)-th of them"),
+        "lowlight_identity": _f(0.1, types=(float,),
+                                doc="lowlight dataset: share of training pairs left unchanged "
+                                    "(a photo that needs nothing must come out as it went in)"),
+        "brackets_identity": _f(0.0, types=(float,),
+                                doc="brackets dataset: share of training pairs that are a "
+                                    "bracket's target paired with itself"),
+        "brackets_max_luma": _f(None, types=(float,), optional=True,
+                                doc="brackets dataset: train only on darker frames whose mean "
+                                    "luma is at most this; null: every frame >= 1 EV darker"),
+        "val_fraction": _f(None, types=(float,), optional=True,
+                           doc="hold out this share of the pairs (whole scenes where the "
+                               "dataset knows them) for validation, by a name-stable rule; "
+                               "null: the dataset's own split (brackets: 0.2)"),
+        "mix": _f([], types=(list,),
+                  doc="mix dataset: a list of data sections, each with a 'weight' (its share "
+                      "of the training pairs) and the keys of its own dataset"),
         "eval_max_side": _f(None, types=(int,), optional=True,
                             doc="downscale test pairs to this long side (quick runs; not "
                                 "the paper protocol)"),
@@ -190,6 +210,11 @@ SCHEMA = {
         "keep_every": _f(0, doc="also keep iter_<N>.pkl every N iterations (0 = only "
                                 "latest/best/final)"),
         "cache_images": _f(False, doc="keep decoded training images in memory (small sets)"),
+        "init": _f(None, types=(str,), optional=True,
+                   doc="start a new run from these weights (a jsymnet checkpoint or a shipped "
+                       "name); the optimiser, schedule and iteration start fresh"),
+        "init_strict": _f(True, doc="train.init: every tensor must match; false loads the "
+                                    "matching ones and reports the rest"),
         "tensorboard": _f(True, doc="also write TensorBoard events if tensorboardX is installed"),
     },
 }
@@ -334,6 +359,7 @@ def _check_consistency(cfg, where):
         if cfg["data"][key] < 1:
             raise ConfigError(f"{where}: key 'data.{key}' must be at least 1, "
                               f"got {cfg['data'][key]}")
+    _check_data(cfg["data"], where)
     train = cfg["train"]
     for key in ("batch_size", "log_every"):
         if train[key] < 1:
@@ -369,6 +395,48 @@ def _check_consistency(cfg, where):
     for key, value, meaning, ok in checks:
         if not ok(value):
             raise ConfigError(f"{where}: key '{key}' must be {meaning}, got {value}")
+
+
+def _check_data(data, where, prefix="data"):
+    for key in ("lowlight_identity", "brackets_identity"):
+        if not 0.0 <= data[key] <= 1.0:
+            raise ConfigError(f"{where}: key '{prefix}.{key}' must be in [0, 1], got {data[key]}")
+    if data["val_fraction"] is not None and not 0.0 <= data["val_fraction"] < 1.0:
+        raise ConfigError(f"{where}: key '{prefix}.val_fraction' must be in [0, 1), got "
+                          f"{data['val_fraction']}")
+    if (data["dataset"] == "mix") != bool(data["mix"]):
+        raise ConfigError(f"{where}: data.dataset 'mix' and a non-empty data.mix go together "
+                          f"(got dataset {data['dataset']!r} with {len(data['mix'])} mix "
+                          f"entries)")
+    for i, entry in enumerate(data["mix"]):
+        name = f"{prefix}.mix[{i}]"
+        if not isinstance(entry, dict) or "dataset" not in entry or "weight" not in entry:
+            raise ConfigError(f"{where}: {name} must be a mapping with at least 'dataset' and "
+                              f"'weight', got {entry!r}")
+        weight = entry["weight"]
+        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or weight <= 0:
+            raise ConfigError(f"{where}: key '{name}.weight' must be a positive number, got "
+                              f"{weight!r}")
+        if entry["dataset"] == "mix":
+            raise ConfigError(f"{where}: {name}: a mix cannot hold another mix")
+        _check_data(_mix_part(data, entry, where, name + "."), where, name)
+
+
+def _mix_part(data, entry, where="config", prefix="data.mix."):
+    base = {k: v for k, v in data.items() if k != "mix"}
+    part = _validate(_merge(base, {k: v for k, v in entry.items() if k != "weight"}),
+                     SCHEMA["data"], where, prefix)
+    if "root" in entry and entry["root"] and data.get("root"):  # relative to the mix's root
+        part["root"] = str(Path(data["root"]) / entry["root"])
+    return part
+
+
+def mix_parts(data):
+    """[(weight, data section)] of a validated ``data`` section with dataset ``mix``: each
+    entry's keys over the mix's own data section (so crops and flips agree unless an entry
+    says otherwise); an entry's relative ``root`` is under the mix's ``root``
+    (``--data-root``)."""
+    return [(float(e["weight"]), _mix_part(data, e)) for e in data["mix"]]
 
 
 def dump_config(cfg):

@@ -122,6 +122,12 @@ def test_cli_interrupted_run_continues_exactly(pair_folders, tmp_path):
 def test_checkpoints_load_and_validate(pair_folders, tmp_path):
     cfg = run_config(pair_folders, val_every=2, save_every=2,
                      schedule={"total": 4, "milestones": []})
+    for side in ("low", "high"):        # validation pairs the run does not train on
+        (tmp_path / "val" / side).mkdir(parents=True)
+        (tmp_path / "val" / side / "v0.png").write_bytes((pair_folders / side / "im0.png")
+                                                         .read_bytes())
+    cfg["data"]["val_low"], cfg["data"]["val_high"] = (str(tmp_path / "val" / s)
+                                                       for s in ("low", "high"))
     trainer = Trainer(cfg, tmp_path / "run", progress=False)
     summary = trainer.train()
     assert summary["val_psnr"] is not None and np.isfinite(summary["val_psnr"])

@@ -9,6 +9,15 @@ Examples:
   python tools/train.py -c configs/ablations/l1_loss.yaml --set train.schedule.total=100
   mpirun -np 4 python tools/train.py -c configs/lol.yaml  # Jittor MPI data parallel
 
+Fine-tuning (a new run that starts from trained weights; optimiser, schedule and
+iteration start fresh, unlike --resume):
+  python tools/train.py --init weights/jsymnet_default.pkl --set data.dataset=folder \
+      --set data.low=LOW --set data.high=HIGH --set data.val_fraction=0.2 \
+      --set train.optim.lr=5e-5 --set train.schedule.total=500 --set "train.schedule.milestones=[]"
+Without -c the run takes the checkpoint's own config (model, data, training), which
+--set and --data-root then change; with -c the YAML's. The run validates once before
+its first step, so its log starts with the score of the weights it started from.
+
 The run folder (--work-dir, default runs/<config name>) receives config.yaml,
 log.jsonl (JSON lines: losses, lr, validation PSNR/SSIM), latest.pkl (full
 state for --resume), best.pkl (best validation PSNR) and final.pkl (weights
@@ -29,7 +38,12 @@ from . import EXIT_OK, add_set_option, parse_set, set_overrides  # noqa: F401  (
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("-c", "--config", required=True, help="YAML config (e.g. configs/lol.yaml)")
+    p.add_argument("-c", "--config", default=None,
+                   help="YAML config (e.g. configs/lol.yaml); optional with --init, whose "
+                        "checkpoint's config is then used")
+    p.add_argument("--init", default=None, metavar="WEIGHTS",
+                   help="start a new run from these weights: any jsymnet checkpoint, or a "
+                        "shipped name such as weights/jsymnet_default.pkl (train.init)")
     p.add_argument("--work-dir", "--out", dest="work_dir", default=None,
                    help="run folder (default: runs/<config name>)")
     p.add_argument("--resume", default=None,
@@ -44,6 +58,8 @@ def parse_args(argv=None):
                    help="stop after this many steps of this invocation (saves latest.pkl)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = p.parse_args(argv)
+    if args.config is None and args.init is None:
+        p.error("give a config (-c CONFIG), or --init WEIGHTS to take the checkpoint's")
     args.overrides = set_overrides(p, args.set)
     return args
 
@@ -58,9 +74,16 @@ def main(argv=None):
     overrides = args.overrides
     if args.data_root:
         overrides.setdefault("data", {})["root"] = args.data_root
+    if args.init:
+        overrides.setdefault("train", {})["init"] = args.init
     try:
         jsymnet.use_device(args.device)
-        cfg = load_config(args.config, overrides)
+        base = args.config
+        if base is None:  # the checkpoint's own config
+            from jsymnet.checkpoint import read_checkpoint
+            from jsymnet.inference import resolve_weights
+            base = load_config(read_checkpoint(resolve_weights(args.init))["config"])
+        cfg = load_config(base, overrides)
         work_dir = args.work_dir or str(Path("runs") / cfg["name"])
         trainer, summary = train(cfg, work_dir, resume=args.resume,
                                  auto_resume=args.auto_resume, progress=not args.no_progress,

@@ -131,6 +131,7 @@ class Trainer:
         random.seed(seed)
         np.random.seed(seed)
         self.model = build_model(self.cfg)
+        self.init_report = self._init_weights(self.tcfg["init"]) if self.tcfg["init"] else None
         self.model.train()
         # train.memory_efficient: the reversible IFT backward (same gradients, less memory)
         self.step_fn = step_function(backward_mode(self.tcfg))
@@ -139,6 +140,9 @@ class Trainer:
         self.train_set = train_set if train_set is not None else self._dataset("train")
         if val_set is None:
             val_set = self._dataset(self.tcfg["val_split"], train=False)
+            self.val_set = val_set or None
+            if self.tcfg["val_split"] == "test":
+                self.check_held_out()
         self.val_set = val_set or None
         self.order = BatchOrder(self._count(self.train_set), self.tcfg["batch_size"], seed,
                                 self.rank, self.world_size)
@@ -149,12 +153,45 @@ class Trainer:
         self.history = []  # (iteration, total loss) of every step run in this process
         self._tb = None
 
+    def _init_weights(self, init):
+        """``train.init``: the weights of a checkpoint (a path or a shipped name) as the
+        starting point of a new run. Strict by default: every tensor must be there with its
+        shape, and the error names each one that is not; ``train.init_strict: false``
+        loads those that fit and reports the rest, left at their initial values."""
+        from ..inference import resolve_weights
+        path = resolve_weights(init)
+        ckpt = read_checkpoint(path)
+        missing, unexpected = load_state(self.model, ckpt["state_dict"],
+                                         strict=self.tcfg["init_strict"], where=str(path))
+        own = self.model.state_dict()
+        wrong = [k for k, v in ckpt["state_dict"].items()
+                 if k in own and tuple(np.shape(v)) != tuple(own[k].shape)]
+        return {"path": str(path), "missing": sorted(missing), "unexpected": sorted(unexpected),
+                "wrong_shape": sorted(wrong)}
+
     # ---- data -------------------------------------------------------------------------
     def _dataset(self, split, train=True):
         from ..data import build_dataset
         if train:
             return build_dataset(self.cfg, split, cache=self.tcfg["cache_images"])
         return build_dataset(self.cfg, split, train=False, cache=True)
+
+    def check_held_out(self):
+        """Refuse a validation set that shares photos with the training set: its scores
+        (and ``best.pkl``) would say nothing about photos the run never saw."""
+        if self.val_set is None or self.train_set is None:
+            return
+        files = lambda d: {str(p.high) for p in getattr(d, "pairs", [])} | \
+            {str(p.low) for p in getattr(d, "pairs", [])}
+        shared = files(self.train_set) & files(self.val_set)
+        if shared:
+            example = sorted(shared)[0]
+            raise JsymnetError(
+                f"the validation pairs share {len(shared)} image files with the training "
+                f"pairs (e.g. {example}): validation would score photos the run trains on. "
+                f"Hold some out: set data.val_fraction (e.g. --set data.val_fraction=0.2, a "
+                f"name-stable share of the pairs), give the folder dataset its own validation "
+                f"pairs, or point data.lowlight_test at other folders than data.lowlight_train")
 
     @staticmethod
     def _count(dataset):
@@ -324,7 +361,9 @@ class Trainer:
         return self._finish(first, stopped, time.perf_counter() - start_time)
 
     def _begin(self, end):
-        """The run folder (its config, no partial writes of a killed run) and the start record."""
+        """The run folder (its config, no partial writes of a killed run) and the start record;
+        a run started from ``train.init`` validates once first, so that its log begins with
+        the score of the weights it started from."""
         if self.main:
             self.work_dir.mkdir(parents=True, exist_ok=True)
             for stale in self.work_dir.glob(".*.tmp.*"):  # a killed run's partial writes
@@ -334,8 +373,10 @@ class Trainer:
         self.log({"event": "start", "iter": self.iteration, "end": end,
                   "total_iters": self.total_iters, "iters_per_epoch":
                   self.order.batches_per_epoch, "train_pairs": self.order.num_items,
-                  "world_size": self.world_size,
+                  "world_size": self.world_size, "init": self.init_report,
                   "params": int(sum(p.numel() for p in self.model.trainable_parameters()))})
+        if self.init_report is not None and self.iteration == 0:
+            self.validate()
 
     def step(self):
         """One training step at ``self.iteration`` (lr and Jittor's seed are functions of it);
