@@ -13,9 +13,15 @@ Sets:
   bsds@good  with --good, the --bsds photos themselves as inputs (no harm is the best score)
   bsds@EV    --bsds ROOT/test photos, inputs synthesised at EV stops with noise
              (jsymnet.data.lowlight.evaluation_input, seeded by name: the same for every method)
+  NAME@good  each --good-folder's held-out photos (the share --holdout of them, by the rule
+             the training set uses, jsymnet.data.pairs.held_out) fed as they are
+  brackets   with --brackets, the held-out scenes' real pairs (jsymnet/data/brackets.py:
+             each darker frame against its bracket's best frame)
   fivek      the --fivek pairs (FOLDER/low, FOLDER/high matched by name)
-  lol        the --lol photos (no target): mean luminance, and a sheet (one row a photo,
-             one column a method) written to OUT/lol_sheet.png
+  NAME       each --lol folder's photos (no target; lol_low, lime_low, ...): mean luminance,
+             and a sheet (one row a photo, one column a method) written to OUT/NAME_sheet.png;
+             with --brackets also the darkest frame of each held-out bracket (set
+             brackets_dark)
 
 With --synthesis-sheet, OUT/synthesis_sheet.png shows training inputs drawn from
 the first --bsds photos (and synthesis_sheet.txt their parameters).
@@ -39,10 +45,12 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
+from jsymnet.data.image_io import LUMA_709  # noqa: E402
+
+LOWLIGHT_RANGE = (0.3, 0.6)   # mean luminance of a well-exposed output (target sets)
 MID_GREY = 0.5            # sRGB mean the gamma baseline aims at
 MID_GREY_LINEAR = 0.18    # linear-light median the exposure baseline aims at
 CLAHE_CLIP, CLAHE_TILES = 2.0, 8
-LUMA_709 = np.array([0.2126, 0.7152, 0.0722], np.float32)
 
 
 def luminance(img):
@@ -105,6 +113,37 @@ def bsds_items(folder, ev, limit):
         yield pair.name, (high if ev is None else evaluation_input(high, pair.name, ev)), high
 
 
+def good_items(folder, fraction, limit):
+    """(name, photo, photo) of the held-out share of a folder of well-exposed photos, named
+    ``<folder>/<stem>`` as the lowlight dataset names them (so the split is the training's)."""
+    from pathlib import Path
+    from jsymnet.data.datasets import HOLDOUT_SEED, lowlight_targets
+    from jsymnet.data.image_io import read_image
+    from jsymnet.data.pairs import held_out
+    folder = Path(folder).resolve()
+    pairs = [p for p in lowlight_targets(folder.parent, [folder.name])
+             if held_out(p.name, fraction, HOLDOUT_SEED)]
+    for pair in pairs[:limit]:
+        photo = read_image(pair.high)
+        yield pair.name, photo, photo
+
+
+def bracket_items(folder, limit):
+    """(name, darker frame, best frame) of the held-out bracket scenes."""
+    from jsymnet.data.brackets import bracket_pairs
+    from jsymnet.data.datasets import HOLDOUT_SEED, read_pair
+    for pair in bracket_pairs(folder, "test", seed=HOLDOUT_SEED)[:limit]:
+        low, high = read_pair(pair)
+        yield pair.name, low, high
+
+
+def darkest_frames(folder):
+    """{name: path}: the darkest frame of each held-out bracket (a real low-light photo)."""
+    from jsymnet.data import brackets
+    from jsymnet.data.datasets import HOLDOUT_SEED
+    return brackets.darkest_frames(folder, "test", seed=HOLDOUT_SEED)
+
+
 def pair_items(folder, limit):
     from jsymnet.data.datasets import read_pair
     from jsymnet.data.pairs import folder_pairs
@@ -113,23 +152,25 @@ def pair_items(folder, limit):
         yield pair.name, low, high
 
 
-def score_set(label, items, methods, rows, progress=True):
+def score_set(label, items, methods, rows, progress=True, lpips=False):
     from tqdm import tqdm
     from jsymnet import metrics
     from jsymnet.data.image_io import to_uint8
     for name, low, high in tqdm(list(items), desc=label, unit="img", disable=not progress):
         for method, fn in methods.items():
-            out = fn(low)
-            psnr, ssim = metrics.psnr_ssim(to_uint8(out), to_uint8(high))
+            out = to_uint8(fn(low))
+            psnr, ssim = metrics.psnr_ssim(out, to_uint8(high))
             rows.append({"set": label, "image": name, "method": method, "psnr": psnr,
-                         "ssim": ssim, "luminance": luminance(out)})
+                         "ssim": ssim, "luminance": luminance(out / 255.0),
+                         "lpips": metrics.lpips(out, high) if lpips else float("nan")})
 
 
-def lol_sheet(folder, methods, out_dir, rows, height=200):
+def lowlight_sheet(label, photos, methods, out_dir, rows, height=200):
+    """Score real low-light photos without targets (``photos``: {name: path}) by the mean
+    luminance of each method's output, and draw OUT/<label>_sheet.png."""
     from jsymnet.data.image_io import read_image, to_uint8, write_image
-    from jsymnet.data.pairs import images_by_stem, natural_key
+    from jsymnet.data.pairs import natural_key
     from jsymnet.evaluate import labelled, panel_sheet
-    photos = images_by_stem(folder)
     sheet = []
     for name in sorted(photos, key=natural_key):
         low = read_image(photos[name])
@@ -137,11 +178,11 @@ def lol_sheet(folder, methods, out_dir, rows, height=200):
         for method, fn in methods.items():
             out = fn(low)
             lum = luminance(out)
-            rows.append({"set": "lol", "image": name, "method": method, "psnr": float("nan"),
-                         "ssim": float("nan"), "luminance": lum})
+            rows.append({"set": label, "image": name, "method": method, "psnr": float("nan"),
+                         "ssim": float("nan"), "luminance": lum, "lpips": float("nan")})
             panels.append(labelled(to_uint8(out), f"{name} {method} L={lum:.2f}", height))
         sheet.append(panels)
-    write_image(os.path.join(out_dir, "lol_sheet.png"), panel_sheet(sheet))
+    write_image(os.path.join(out_dir, f"{label}_sheet.png"), panel_sheet(sheet))
 
 
 def synthesis_sheet(folder, out_dir, count=4, draws=5, height=160):
@@ -168,14 +209,18 @@ def synthesis_sheet(folder, out_dir, count=4, draws=5, height=160):
 
 
 def psnr_cell(sel):
-    """The table cell of one set and method: mean PSNR / mean SSIM. An output identical to
-    its target has an infinite PSNR: the mean is over the others, and the cell counts them."""
+    """The table cell of one set and method: mean PSNR / mean SSIM (/ mean LPIPS where it
+    was computed). An output identical to its target has an infinite PSNR: the mean is over
+    the others, and the cell counts them."""
     finite = [r["psnr"] for r in sel if np.isfinite(r["psnr"])]
     ssim = np.mean([r["ssim"] for r in sel])
+    lp = [r["lpips"] for r in sel if np.isfinite(r.get("lpips", float("nan")))]
+    tail = f" / {np.mean(lp):.3f}" if lp else ""
     if not finite:
-        return f"identical / {ssim:.3f}"
+        return f"identical / {ssim:.3f}{tail}"
     same = len(sel) - len(finite)
-    return f"{np.mean(finite):.2f} / {ssim:.3f}" + (f" ({same} identical)" if same else "")
+    return f"{np.mean(finite):.2f} / {ssim:.3f}{tail}" + (f" ({same} identical)" if same
+                                                           else "")
 
 
 def table(rows, methods):
@@ -185,8 +230,10 @@ def table(rows, methods):
         cells = []
         for m in methods:
             sel = [r for r in rows if r["set"] == s and r["method"] == m]
-            if s == "lol":
-                cells.append(f"L {np.mean([r['luminance'] for r in sel]):.3f}")
+            if all(not np.isfinite(r["psnr"]) and not np.isfinite(r["ssim"]) for r in sel):
+                lum = [r["luminance"] for r in sel]
+                inside = sum(LOWLIGHT_RANGE[0] <= v <= LOWLIGHT_RANGE[1] for v in lum)
+                cells.append(f"L {np.mean(lum):.3f} ({inside}/{len(lum)} in range)")
             else:
                 cells.append(psnr_cell(sel))
         n = len({r["image"] for r in rows if r["set"] == s})
@@ -203,19 +250,33 @@ def main(argv=None):
     p.add_argument("--good", action="store_true",
                    help="also score the --bsds photos themselves as inputs (set bsds@good): "
                         "what each method does to a photo that needs no change")
+    p.add_argument("--good-folder", action="append", default=[], metavar="DIR",
+                   help="a folder of well-exposed photos whose held-out share is fed as it is "
+                        "(set <folder>@good; repeatable)")
+    p.add_argument("--holdout", type=float, default=0.2,
+                   help="the held-out share of each --good-folder, as data.val_fraction holds "
+                        "it out of training (default: %(default)s)")
+    p.add_argument("--brackets", help="folder of exposure brackets (sice_brackets): its held-out "
+                                      "scenes' real pairs")
     p.add_argument("--fivek", help="folder with low/ and high/ pairs")
-    p.add_argument("--lol", help="folder of real low-light photos (no targets)")
+    p.add_argument("--lol", action="append", default=[], metavar="DIR",
+                   help="folder of real low-light photos without targets (repeatable: "
+                        "lol_low, lime_low)")
     p.add_argument("--model", action="append", default=[], metavar="NAME=CHECKPOINT",
                    help="a jsymnet checkpoint to compare (repeatable)")
     p.add_argument("--synthesis-sheet", action="store_true",
                    help="also write OUT/synthesis_sheet.png: --bsds photos and random "
                         "training inputs drawn from them (jsymnet/data/lowlight.py)")
+    p.add_argument("--lpips", nargs="*", metavar="SET", default=None,
+                   help="also score LPIPS (VGG, v0.1; make its weights once with "
+                        "tools/get_lpips.py) on these sets (default with no names: fivek "
+                        "brackets); a third number in each cell")
     p.add_argument("--limit", type=int, help="first N images of each set only")
     p.add_argument("--out", default="results/compare", help="output folder (default: %(default)s)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     args = p.parse_args(argv)
-    if not (args.bsds or args.fivek or args.lol):
-        p.error("give at least one of --bsds, --fivek, --lol")
+    if not (args.bsds or args.fivek or args.lol or args.brackets or args.good_folder):
+        p.error("give at least one of --bsds, --good-folder, --brackets, --fivek, --lol")
 
     from jsymnet import JsymnetError, use_device
     from jsymnet.cli import EXIT_OK, python_handles_interrupts, report
@@ -231,6 +292,11 @@ def main(argv=None):
             methods[name] = model_method(path)
         os.makedirs(args.out, exist_ok=True)
         rows = []
+        lpips_sets = set(args.lpips or ["fivek", "brackets"]) if args.lpips is not None \
+            else set()
+        if lpips_sets:
+            from jsymnet.metrics import load_lpips_weights
+            load_lpips_weights()        # fail now, with the fix, not after an hour
         if args.synthesis_sheet and args.bsds:
             lines = synthesis_sheet(args.bsds, args.out)
             atomic_write_text(os.path.join(args.out, "synthesis_sheet.txt"), "\n".join(lines)
@@ -239,21 +305,34 @@ def main(argv=None):
             score_set("bsds@good", bsds_items(args.bsds, None, args.limit), methods, rows)
         for ev in (args.ev if args.bsds else []):
             score_set(f"bsds@{ev:+g}", bsds_items(args.bsds, ev, args.limit), methods, rows)
+        for folder in args.good_folder:
+            score_set(f"{os.path.basename(os.path.normpath(folder))}@good",
+                      good_items(folder, args.holdout, args.limit), methods, rows)
+        if args.brackets:
+            score_set("brackets", bracket_items(args.brackets, args.limit), methods, rows,
+                      lpips="brackets" in lpips_sets)
         if args.fivek:
-            score_set("fivek", pair_items(args.fivek, args.limit), methods, rows)
-        if args.lol:
-            lol_sheet(args.lol, methods, args.out, rows)
+            score_set("fivek", pair_items(args.fivek, args.limit), methods, rows,
+                      lpips="fivek" in lpips_sets)
+        for folder in args.lol:
+            from jsymnet.data.pairs import images_by_stem
+            lowlight_sheet(os.path.basename(os.path.normpath(folder)), images_by_stem(folder),
+                           methods, args.out, rows)
+        if args.brackets:
+            lowlight_sheet("brackets_dark", darkest_frames(args.brackets), methods, args.out,
+                           rows)
     except JsymnetError as exc:
         return report(exc)
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=["set", "image", "method", "psnr", "ssim",
-                                             "luminance"], lineterminator="\n")
+                                             "luminance", "lpips"], lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
     atomic_write_text(os.path.join(args.out, "compare.csv"), buf.getvalue())
     md = table(rows, list(methods))
     atomic_write_text(os.path.join(args.out, "compare.md"), md)
-    print("PSNR (dB) / SSIM, release convention; lol: mean luminance (BT.709)")
+    print("PSNR (dB) / SSIM (/ LPIPS), release convention; sets without targets: mean "
+          "luminance (BT.709) and how many outputs fall in 0.3-0.6")
     print(md)
     return EXIT_OK
 
