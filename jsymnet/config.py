@@ -210,12 +210,18 @@ SCHEMA = {
         "keep_every": _f(0, doc="also keep iter_<N>.pkl every N iterations (0 = only "
                                 "latest/best/final)"),
         "cache_images": _f(False, doc="keep decoded training images in memory (small sets)"),
+        "ema": _f(0.0, types=(float,),
+                  doc="decay of an exponential moving average of the weights (e.g. 0.999), "
+                      "which validation scores and best/final.pkl hold; 0 = off"),
         "init": _f(None, types=(str,), optional=True,
                    doc="start a new run from these weights (a jsymnet checkpoint or a shipped "
                        "name); the optimiser, schedule and iteration start fresh"),
         "init_strict": _f(True, doc="train.init: every tensor must match; false loads the "
                                     "matching ones and reports the rest"),
-        "tensorboard": _f(True, doc="also write TensorBoard events if tensorboardX is installed"),
+        "tensorboard": _f(True, doc="also write TensorBoard events to <run>/tb if tensorboardX "
+                                    "is installed (pip install 'jsymnet[tensorboard]'): the "
+                                    "log's scalars and, at each validation, input | output | "
+                                    "target of the first 3 validation pairs"),
     },
 }
 
@@ -386,6 +392,7 @@ def _check_consistency(cfg, where):
               ("train.optim.grad_clip", train["optim"]["grad_clip"], "positive (or null: no "
                "clipping)", lambda v: v is None or v > 0),
               ("train.schedule.gamma", train["schedule"]["gamma"], "positive", lambda v: v > 0),
+              ("train.ema", train["ema"], "in [0, 1)", lambda v: 0 <= v < 1),
               ("train.loss.psnr_max_db", train["loss"]["psnr_max_db"], "positive",
                lambda v: v > 0),
               ("train.loss.lambda_enhance", train["loss"]["lambda_enhance"], "0 or more",

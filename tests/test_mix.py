@@ -107,3 +107,30 @@ def test_init_starts_from_a_checkpoint_and_reports_partial_loads(tmp_path):
     partial = Trainer(wider, tmp_path / "ft3", val_set=False, progress=False)
     assert partial.init_report["missing"] and all(".res4." in k
                                                   for k in partial.init_report["missing"])
+
+
+def test_weight_average_is_what_ships_and_resumes_exactly(tmp_path):
+    """train.ema: final.pkl holds the average of the weights after each step (a NumPy
+    oracle over a run stepped by hand), and 2 steps + resume + 2 steps give the same."""
+    data = _folder(tmp_path, "a", 4, 0.5)
+    cfg = _config(data, ema=0.5, schedule={"unit": "iter", "total": 4, "milestones": []})
+    straight = Trainer(cfg, tmp_path / "run", val_set=False, progress=False)
+    straight.train()
+    final = numpy_state(jsymnet.load_model(tmp_path / "run" / "final.pkl"))
+    half = Trainer(cfg, tmp_path / "half", val_set=False, progress=False)
+    half.train(max_steps=2)
+    rest = Trainer(cfg, tmp_path / "half", val_set=False, progress=False)
+    rest.resume(tmp_path / "half" / "latest.pkl")
+    rest.train()
+    resumed = numpy_state(jsymnet.load_model(tmp_path / "half" / "final.pkl"))
+    assert largest_diff(resumed, final) < 1e-6
+    oracle = Trainer(cfg, tmp_path / "oracle", val_set=False, progress=False)
+    names = [n for n, _ in oracle.model.named_trainable_parameters()]
+    weights = lambda: {n: p.numpy().copy() for n, p in oracle.model.named_trainable_parameters()}
+    avg = weights()
+    for _ in range(4):
+        oracle.step()
+        now = weights()
+        avg = {n: 0.5 * avg[n] + 0.5 * now[n] for n in names}
+    assert max(float(np.abs(final[n] - avg[n]).max()) for n in names) < 1e-5
+    assert max(float(np.abs(final[n] - now[n]).max()) for n in names) > 1e-4  # not the raw

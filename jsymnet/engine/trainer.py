@@ -33,6 +33,7 @@ processes inside ``optimizer.backward`` and broadcasts rank 0's weights at the
 first step, so the result matches a single process with the same global
 batch. Only rank 0 validates, logs and writes checkpoints.
 """
+import contextlib
 import json
 import math
 import random
@@ -52,6 +53,7 @@ from ..data.image_io import to_uint8
 from ..inference import run_rgb
 from ..models import build_model
 from ..utils.fileio import atomic_write_text
+from .ema import WeightAverage
 from .schedule import BatchOrder, MultiStepSchedule
 from .optim import OptimizerStateError, make_optimizer
 from .step import backward_mode, step_function
@@ -133,6 +135,8 @@ class Trainer:
         self.model = build_model(self.cfg)
         self.init_report = self._init_weights(self.tcfg["init"]) if self.tcfg["init"] else None
         self.model.train()
+        # train.ema: the averaged weights are what validation scores and final.pkl ships
+        self.ema = WeightAverage(self.model, self.tcfg["ema"]) if self.tcfg["ema"] else None
         # train.memory_efficient: the reversible IFT backward (same gradients, less memory)
         self.step_fn = step_function(backward_mode(self.tcfg))
         self.optimizer = make_optimizer(self.model, self.tcfg["optim"])
@@ -221,6 +225,8 @@ class Trainer:
                  "schedule": self.schedule.state_dict(), "batch_order": self.order.state_dict(),
                  "best": dict(self.best), "world_size": self.world_size}
         if with_optimizer:
+            if self.ema is not None:
+                state["ema"] = self.ema.state()
             state["optimizer"] = self.optimizer.state(self.names)
             state["rng"] = {"python": random.getstate(), "numpy": np.random.get_state(),
                             "jittor_seed": int(jt.get_seed()),
@@ -234,8 +240,14 @@ class Trainer:
         source = {"kind": "trained", "trainer": "jsymnet.engine.Trainer",
                   "run": str(self.work_dir), "iteration": self.iteration,
                   "dataset": self.cfg["data"]["dataset"]}
-        path = save_checkpoint(path, self.model, source=source,
-                               extra={"trainer": self.trainer_state(with_optimizer)})
+        # weights only (best, final): the averaged weights when train.ema is on; a full
+        # state (latest): the weights being trained, the average beside them
+        averaged = self.ema is not None and not with_optimizer
+        if averaged:
+            source["weights"] = f"exponential moving average, decay {self.ema.decay}"
+        with self.ema.applied(self.model) if averaged else _nothing():
+            path = save_checkpoint(path, self.model, source=source,
+                                   extra={"trainer": self.trainer_state(with_optimizer)})
         self.log({"event": "checkpoint", "iter": self.iteration, "path": str(path),
                   "optimizer": with_optimizer})
         return path
@@ -263,6 +275,12 @@ class Trainer:
             self.optimizer.load_state(state["optimizer"], self.names, str(path))
         except OptimizerStateError as exc:
             raise ResumeError(str(exc)) from None
+        if self.ema is not None:
+            if "ema" not in state:
+                raise ResumeError(f"{path} has no weight average, but this run has "
+                                  f"train.ema: {self.tcfg['ema']}; resume with the config it "
+                                  f"was started with")
+            self.ema.load(state["ema"], str(path))
         self.iteration = int(state["iteration"])
         self.best = dict(state["best"])
         if state["best"]["psnr"] is None:
@@ -294,15 +312,44 @@ class Trainer:
                 if k not in ("time", "iter") and isinstance(v, (int, float)) \
                         and not isinstance(v, bool):
                     self._tb.add_scalar(f"{record['event']}/{k}", v, it)
+            if record["event"] == "val":
+                self._tb_images(it)
+            self._tb.flush()
 
     def _open_tensorboard(self):
+        """``train.tensorboard``: TensorBoard events in ``work_dir/tb`` (tensorboardX, the
+        optional extra ``jsymnet[tensorboard]``): every number of log.jsonl as a scalar and,
+        at each validation, input | output | target of the first validation pairs. Without
+        tensorboardX: one note, and log.jsonl alone (``tools/plot_run.py`` draws it)."""
         if not (self.main and self.tcfg["tensorboard"]):
             return
         try:
             from tensorboardX import SummaryWriter  # torch's would import torch (see runtime)
         except ImportError:
+            import sys
+            print("note: train.tensorboard is on but tensorboardX is not installed (pip "
+                  "install 'jsymnet[tensorboard]'); the curves are in log.jsonl: draw them "
+                  "with tools/plot_run.py", file=sys.stderr)
             return
         self._tb = SummaryWriter(str(self.work_dir / "tb"))
+
+    def _tb_images(self, it, count=3, height=256):
+        """input | output | target of the first ``count`` validation pairs (at most
+        ``height`` pixels high) as TensorBoard images; run again here, with the weights
+        just validated, so that the validation itself stays as it is."""
+        import cv2
+        self.model.eval()
+        try:
+            for i in range(min(count, self._count(self.val_set))):
+                low, high = (np.asarray(a, np.float32).transpose(1, 2, 0)
+                             for a in self.val_set[i])
+                panel = np.concatenate([low, run_rgb(self.model, low), high], axis=1)
+                if panel.shape[0] > height:
+                    size = (round(panel.shape[1] * height / panel.shape[0]), height)
+                    panel = cv2.resize(panel, size, interpolation=cv2.INTER_AREA)
+                self._tb.add_image(f"val_images/{i}", to_uint8(panel), it, dataformats="HWC")
+        finally:
+            self.model.train()
 
     # ---- validation -------------------------------------------------------------------
     def validate(self):
@@ -312,6 +359,10 @@ class Trainer:
         n = self._count(self.val_set)
         if self.tcfg["val_limit"]:
             n = min(n, self.tcfg["val_limit"])
+        with self.ema.applied(self.model) if self.ema is not None else _nothing():
+            return self._validate(n)
+
+    def _validate(self, n):
         self.model.eval()
         scores = []
         try:
@@ -387,6 +438,8 @@ class Trainer:
         jt.set_seed(step_seed(self.tcfg["seed"], it, self.rank))
         x_lq, x_hq = self.batch(it)
         parts = self.step_fn(self.model, self.optimizer, x_lq, x_hq, self.tcfg)
+        if self.ema is not None:
+            self.ema.update(self.model)
         if self.world_size > 1:
             # Run this step's gradient all-reduce now on every rank: Jittor is lazy, and a
             # rank that left it pending (e.g. rank 0 reading the weights to save them while
@@ -436,6 +489,11 @@ class Trainer:
             self._tb.close()
             self._tb = None
         return summary
+
+
+@contextlib.contextmanager
+def _nothing():
+    yield
 
 
 class _LogWindow:
