@@ -35,7 +35,10 @@ scenes. Each rule is one function, and the hand-labelled boundaries in
    camera's best exposure of the scene.
 5. **Pairs** (:func:`bracket_pairs`): every frame at least :data:`MIN_EV_GAP`
    stop darker than its target, measured as the ratio of mean linear luma over
-   the pixels the target does not clip, is paired with the target. Frames
+   the pixels the target does not clip, is paired with the target, unless the
+   two are shifted by more than :data:`PAIR_SHIFT` pixel at full size (phase
+   correlation of their signatures: a tripod nudged between frames; about 5%
+   of the pairs), since a shifted pair teaches the network to blur. Frames
    brighter than that are not used: the model enhances underexposure.
 6. **Held out** (:func:`~jsymnet.data.pairs.held_out`): a scene goes to the
    test split when the name-stable hash of its first frame's name falls under
@@ -60,7 +63,7 @@ from .image_io import IMAGE_EXTENSIONS, LUMA_709
 from .pairs import DatasetNotFoundError, Pair, held_out, natural_key
 from .synthesis import _srgb_to_linear
 
-BRACKETS_VERSION = 4        # bump when a rule below changes: it keys the cache
+BRACKETS_VERSION = 5        # bump when a rule below changes: it keys the cache
 SIGNATURE_SIZE = 128
 ALIGN_SHIFT = 1.0           # pixels at SIGNATURE_SIZE (4 px of a 512 px frame)
 ALIGN_PEAK = 0.15
@@ -73,6 +76,7 @@ CLIP_WEIGHT = 2.0
 CLIP_HIGH = 250 / 255
 CLIP_LOW = 5 / 255
 MIN_EV_GAP = 1.0            # stops
+PAIR_SHIFT = 0.5            # pixels at full size: a pair shifted more would teach blur
 
 
 @dataclass(frozen=True)
@@ -208,6 +212,12 @@ def ev_gap(frame_path, target_path):
     return float(np.log2(max(lt, 1e-6) / max(lf, 1e-6)))
 
 
+def pair_shift(frame_path, target_path):
+    """Pixels by which two frames of a bracket are shifted at full size (rule 5)."""
+    sig = lambda p: signature(luma(_read_rgb(p)))
+    return phase_match(sig(frame_path), sig(target_path))[0]
+
+
 def list_frames(root):
     root = Path(root)
     if not root.is_dir():
@@ -248,12 +258,13 @@ def find_scenes(root, use_cache=True):
         out = []
         for b in scene:
             t = targets[b]
-            gaps = [(frames[i].name, ev_gap(frames[i], frames[t]), stats[i].mean_luma)
+            gaps = [(i, ev_gap(frames[i], frames[t]), stats[i].mean_luma)
                     for i in brackets[b] if i != t]
             out.append({"frames": [frames[i].name for i in brackets[b]],
                         "target": frames[t].name,
-                        "pairs": [(n, round(g, 3), round(y, 4)) for n, g, y in gaps
-                                  if g >= MIN_EV_GAP]})
+                        "pairs": [(frames[i].name, round(g, 3), round(y, 4))
+                                  for i, g, y in gaps if g >= MIN_EV_GAP
+                                  and pair_shift(frames[i], frames[t]) <= PAIR_SHIFT]})
         scenes.append(out)
     if use_cache:
         atomic_write_text(cache, json.dumps(scenes))
