@@ -57,6 +57,11 @@ setup(
         "test": ["pytest"],
         # for the PyTorch parity tests and tools/benchmark.py (tools/reference/, not packaged)
         "torch": ["torch"],
+        # tools/plot_run.py: a run's loss and validation curves from its log.jsonl
+        "plot": ["matplotlib"],
+        # train.tensorboard: TensorBoard events (tensorboardX is pure Python; torch's own
+        # writer would import torch)
+        "tensorboard": ["tensorboardX"],
     },
     entry_points={
         "console_scripts": [

