@@ -1,5 +1,7 @@
 """Training data from several datasets, held-out validation, and runs that start from a
 checkpoint (train.init): the default model's recipe and fine-tuning."""
+import os
+
 import numpy as np
 import pytest
 
@@ -134,3 +136,20 @@ def test_weight_average_is_what_ships_and_resumes_exactly(tmp_path):
         avg = {n: 0.5 * avg[n] + 0.5 * now[n] for n in names}
     assert max(float(np.abs(final[n] - avg[n]).max()) for n in names) < 1e-5
     assert max(float(np.abs(final[n] - now[n]).max()) for n in names) > 1e-4  # not the raw
+
+
+def test_training_goes_on_after_validating_the_average(tmp_path):
+    """Validation swaps the averaged weights in and out; the optimiser must still step the
+    weights the model runs (a swap by assign() left every later step without effect)."""
+    data = {**_folder(tmp_path, "a", 12, 0.5), "val_fraction": 0.3}
+    cfg = _config(data, ema=float(os.environ.get("EMA_T", 0.9)), val_every=1,
+                  schedule={"unit": "iter", "total": 3, "milestones": []})
+    trainer = Trainer(cfg, tmp_path / "run", progress=False)
+    before = numpy_state(trainer.model)
+    trainer.validate()
+    assert largest_diff(numpy_state(trainer.model), before) == 0.0   # swapped back
+    trainer.train()
+    moved = numpy_state(trainer.model)
+    assert largest_diff(moved, before) > 1e-4
+    latest = numpy_state(jsymnet.load_model(tmp_path / "run" / "latest.pkl"))
+    assert largest_diff(latest, moved) == 0.0

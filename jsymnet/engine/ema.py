@@ -47,16 +47,19 @@ class WeightAverage:
             yield
             return
         params = dict(model.named_trainable_parameters())
-        own = {n: p.clone().stop_grad() for n, p in params.items()}
-        jt.sync(list(own.values()))
+        own = {n: p.numpy().copy() for n, p in params.items()}
+        # Fresh arrays in and out: updating a weight with a stop_grad Var (the average, or a
+        # clone of itself) makes the weight stop_grad too, and every later step a no-op.
         for n, p in params.items():
-            p.assign(self.shadow[n])
+            p.update(jt.array(self.shadow[n].numpy()))
+        jt.sync(list(params.values()))
         self._applied = True
         try:
             yield
         finally:
             for n, p in params.items():
-                p.assign(own[n])
+                p.update(jt.array(own[n]))
+            jt.sync(list(params.values()))
             self._applied = False
 
 
