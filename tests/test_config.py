@@ -112,7 +112,7 @@ def test_config_choices_are_the_registered_names():
     from jsymnet.data.datasets import DATASETS
     from jsymnet.models.registry import CODECS, SUBNETS
     with pytest.raises(ConfigError, match="key 'data.dataset' must be one of lol, fivek, "
-                                          "folder, sample, lowlight; got 'lo'"):
+                                          "folder, sample, lowlight, brackets, mix; got 'lo'"):
         load_config({"data": {"dataset": "lo"}})
     assert DATASETS.names()[:5] == ["lol", "fivek", "folder", "sample", "lowlight"]
     for kind in CODECS:

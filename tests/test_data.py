@@ -243,7 +243,7 @@ def test_crop_larger_than_image_and_size_mismatch_are_errors(tmp_path):
 def test_datasets_are_looked_up_by_name(tmp_path):
     from jsymnet.config import load_config
     from jsymnet.data.datasets import DATASETS, LowLightDataset, file_pair_datasets
-    assert file_pair_datasets() == ["lol", "fivek", "folder", "sample"]
+    assert file_pair_datasets() == ["lol", "fivek", "folder", "sample", "brackets"]
     assert DATASETS.get("lowlight").cls is LowLightDataset
     with pytest.raises(ValueError, match="unknown dataset 'lol2'; known: .*did you mean 'lol'"):
         dataset_pairs("lol2", root=tmp_path)

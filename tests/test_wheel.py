@@ -119,7 +119,8 @@ def test_console_commands_from_another_folder(venv):
               "--set", "data.high=pairs/high", "--set", "data.crop=16",
               "--set", "train.batch_size=2",
               "--set", "train.schedule.unit=iter", "--set", "train.schedule.total=1",
-              "--set", "train.schedule.milestones=[]", "--set", "train.val_every=0"], cwd=work, site=site)
+              "--set", "train.schedule.milestones=[]", "--set", "train.val_every=0",
+              "--set", "train.val_split=train"], cwd=work, site=site)
     assert (work / "run" / "final.pkl").is_file()
     code = ("import jsymnet, jittor as jt, numpy as np; rng = np.random.default_rng(2); "
             "jt.save({'features.0.weight': rng.random((64, 3, 3, 3), np.float32), "

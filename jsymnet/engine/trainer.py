@@ -195,7 +195,7 @@ class Trainer:
                 f"pairs (e.g. {example}): validation would score photos the run trains on. "
                 f"Hold some out: set data.val_fraction (e.g. --set data.val_fraction=0.2, a "
                 f"name-stable share of the pairs), give the folder dataset its own validation "
-                f"pairs, or point data.lowlight_test at other folders than data.lowlight_train")
+                f"pairs (data.val_low, data.val_high), or point data.lowlight_test at other folders than data.lowlight_train")
 
     @staticmethod
     def _count(dataset):
