@@ -59,11 +59,11 @@ import cv2
 import numpy as np
 
 from ..utils.fileio import atomic_write_text
-from .image_io import IMAGE_EXTENSIONS, LUMA_709
-from .pairs import DatasetNotFoundError, Pair, held_out, natural_key
+from .image_io import LUMA_709, read_image
+from .pairs import Pair, held_out, images_by_stem, natural_key
 from .synthesis import _srgb_to_linear
 
-BRACKETS_VERSION = 5        # bump when a rule below changes: it keys the cache
+BRACKETS_VERSION = 6        # bump when a rule below changes: it keys the cache
 SIGNATURE_SIZE = 128
 ALIGN_SHIFT = 1.0           # pixels at SIGNATURE_SIZE (4 px of a 512 px frame)
 ALIGN_PEAK = 0.15
@@ -87,13 +87,9 @@ class FrameStats:
     clipped: float
 
 
-def _read_rgb(path, size=None):
-    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if img is None:
-        raise DatasetNotFoundError(f"cannot read bracket frame {path}")
-    if size:
-        img = cv2.resize(img, (size, size), interpolation=cv2.INTER_AREA)
-    return img[..., ::-1].astype(np.float32) / 255.0
+def _square(rgb, size):
+    """An H x W (x 3) image resized to ``size`` x ``size`` (area averaging)."""
+    return cv2.resize(rgb, (size, size), interpolation=cv2.INTER_AREA)
 
 
 def luma(rgb):
@@ -109,9 +105,9 @@ def signature(y):
 
 
 def frame_stats(path):
-    rgb = _read_rgb(path)
+    rgb = read_image(path)
     y = luma(rgb)
-    small = cv2.resize(y, (SIGNATURE_SIZE, SIGNATURE_SIZE), interpolation=cv2.INTER_AREA)
+    small = _square(y, SIGNATURE_SIZE)
     clipped = (rgb.max(axis=2) >= CLIP_HIGH) | (y <= CLIP_LOW)
     return FrameStats(signature(small), float(y.mean()), float(clipped.mean()))
 
@@ -171,7 +167,7 @@ def choose_target(frames):
 
 def _orb_view(path):
     """ORB keypoints and descriptors of a frame's rank-normalised 256 px luma."""
-    y = luma(_read_rgb(path, SCENE_SIZE))
+    y = luma(_square(read_image(path), SCENE_SIZE))
     img = np.clip(signature(y) * 255, 0, 255).astype(np.uint8)
     return cv2.ORB_create(SCENE_FEATURES).detectAndCompute(img, None)
 
@@ -200,10 +196,10 @@ def group_scenes(target_paths):
                        lambda a, b: same_place(views[a], views[b]))
 
 
-def ev_gap(frame_path, target_path):
-    """Stops by which ``frame`` is darker than ``target`` (rule 5): log2 of the ratio of
-    their mean linear luma over the pixels the target does not clip."""
-    frame, target = _read_rgb(frame_path, SIGNATURE_SIZE), _read_rgb(target_path, SIGNATURE_SIZE)
+def ev_gap(frame, target):
+    """Stops by which the RGB image ``frame`` is darker than ``target`` (rule 5): log2 of
+    the ratio of their mean linear luma over the pixels the target does not clip."""
+    frame, target = _square(frame, SIGNATURE_SIZE), _square(target, SIGNATURE_SIZE)
     keep = target.max(axis=2) < CLIP_HIGH
     if keep.mean() < 0.05:
         keep[:] = True
@@ -212,25 +208,14 @@ def ev_gap(frame_path, target_path):
     return float(np.log2(max(lt, 1e-6) / max(lf, 1e-6)))
 
 
-def pair_shift(frame_path, target_path):
-    """Pixels by which two frames of a bracket are shifted at full size (rule 5)."""
-    sig = lambda p: signature(luma(_read_rgb(p)))
-    return phase_match(sig(frame_path), sig(target_path))[0]
+def pair_shift(frame, target):
+    """Pixels by which two full-size RGB frames of a bracket are shifted (rule 5)."""
+    return phase_match(signature(luma(frame)), signature(luma(target)))[0]
 
 
 def list_frames(root):
-    root = Path(root)
-    if not root.is_dir():
-        raise DatasetNotFoundError(
-            f"bracket folder not found: {root}\nBrackets layout (--data-root ROOT): ROOT/*.jpg, "
-            f"consecutive frames are exposure brackets of one tripod scene (SICE part 1, as "
-            f"../shared/data/sice_brackets holds it)")
-    frames = sorted((p for p in root.iterdir()
-                     if p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".")),
-                    key=lambda p: natural_key(p.name))
-    if not frames:
-        raise DatasetNotFoundError(f"no image files in the bracket folder {root}")
-    return frames
+    """The image files of a bracket folder in name order (the layout error if none)."""
+    return sorted(images_by_stem(root, "brackets").values(), key=lambda p: natural_key(p.name))
 
 
 def _cache_path(frames):
@@ -258,13 +243,17 @@ def find_scenes(root, use_cache=True):
         out = []
         for b in scene:
             t = targets[b]
-            gaps = [(i, ev_gap(frames[i], frames[t]), stats[i].mean_luma)
-                    for i in brackets[b] if i != t]
+            target = read_image(frames[t])      # each file read once here
+            pairs = []
+            for i in brackets[b]:
+                if i == t:
+                    continue
+                frame = read_image(frames[i])
+                gap = ev_gap(frame, target)
+                if gap >= MIN_EV_GAP and pair_shift(frame, target) <= PAIR_SHIFT:
+                    pairs.append((frames[i].name, round(gap, 3), round(stats[i].mean_luma, 4)))
             out.append({"frames": [frames[i].name for i in brackets[b]],
-                        "target": frames[t].name,
-                        "pairs": [(frames[i].name, round(g, 3), round(y, 4))
-                                  for i, g, y in gaps if g >= MIN_EV_GAP
-                                  and pair_shift(frames[i], frames[t]) <= PAIR_SHIFT]})
+                        "target": frames[t].name, "pairs": pairs})
         scenes.append(out)
     if use_cache:
         atomic_write_text(cache, json.dumps(scenes))

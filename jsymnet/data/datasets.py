@@ -46,7 +46,7 @@ class DatasetKind:
     list_pairs: Callable
     cls: type
     options: dict = field(default_factory=dict)
-    holds_out: bool = False    # list_pairs applies data.val_fraction itself (by scene)
+    holds_out: bool = False    # list_pairs applies data.val_fraction itself (by scene, by part)
 
     @property
     def file_pairs(self):
@@ -97,10 +97,6 @@ def dataset_pairs(name, split="test", root=None, low=None, high=None, data_cfg=N
     from ..config import load_config
     kind = DATASETS.get(name)
     data_cfg = data_cfg or load_config()["data"]
-    if name == "mix":
-        from ..config import mix_parts
-        return [p for _, part in mix_parts(data_cfg)
-                for p in dataset_pairs(part["dataset"], split, None, None, None, part)]
     return split_pairs(kind, split, root, low, high, data_cfg)
 
 
@@ -428,11 +424,13 @@ def _brackets_pairs(split, root, low, high, data):
                          max_luma=data["brackets_max_luma"] if split == "train" else None)
 
 
-@register_dataset("mix", MixDataset)
+@register_dataset("mix", MixDataset, holds_out=True)   # each part holds out its own
 def _mix_pairs(split, root, low, high, data):
-    return dataset_pairs("mix", split, data_cfg=data)
+    from ..config import mix_parts
+    return [p for _, part in mix_parts(data)
+            for p in dataset_pairs(part["dataset"], split, None, None, None, part)]
 
 
-__all__ = ["BracketsDataset", "DATASETS", "DatasetKind", "LowLightDataset", "MixDataset", "PairedImageDataset", "augment_pair",
-           "build_dataset", "check_pair_sizes", "dataset_pairs", "file_pair_datasets",
+__all__ = ["BracketsDataset", "DATASETS", "DatasetKind", "LowLightDataset", "MixDataset",
+           "PairedImageDataset", "augment_pair", "build_dataset", "check_pair_sizes", "dataset_pairs", "file_pair_datasets",
            "lowlight_targets", "read_pair", "register_dataset"]

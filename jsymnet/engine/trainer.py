@@ -46,7 +46,7 @@ import numpy as np
 
 from ..errors import JsymnetError
 from ..checkpoint import read_checkpoint, save_checkpoint
-from ..models.state import load_state
+from ..models.state import compare_state, load_state
 from ..config import dump_config, load_config
 from .. import metrics
 from ..data.image_io import to_uint8
@@ -165,11 +165,10 @@ class Trainer:
         from ..inference import resolve_weights
         path = resolve_weights(init)
         ckpt = read_checkpoint(path)
-        missing, unexpected = load_state(self.model, ckpt["state_dict"],
-                                         strict=self.tcfg["init_strict"], where=str(path))
-        own = self.model.state_dict()
-        wrong = [k for k, v in ckpt["state_dict"].items()
-                 if k in own and tuple(np.shape(v)) != tuple(own[k].shape)]
+        expected = {k: tuple(v.shape) for k, v in self.model.state_dict().items()}
+        missing, unexpected, wrong = compare_state(ckpt["state_dict"], expected)
+        load_state(self.model, ckpt["state_dict"], strict=self.tcfg["init_strict"],
+                   where=str(path))
         return {"path": str(path), "missing": sorted(missing), "unexpected": sorted(unexpected),
                 "wrong_shape": sorted(wrong)}
 
