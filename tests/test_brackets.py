@@ -95,15 +95,15 @@ def test_rules_on_a_synthetic_bracket(tmp_path):
     """One photo at -4, -2, 0, -1.3 and +1 EV (in linear light), then another photo: two brackets of
     two places, the target the 0 EV frame, and the frames >= 1 EV darker paired with it."""
     from skimage import data
-    from jsymnet.data.synthesis import _linear_to_srgb, _srgb_to_linear
+    from jsymnet.data.image_io import linear_to_srgb, srgb_to_linear
     a = data.astronaut()[::2, ::2].astype(np.float32) / 255
     b = data.coffee()[:256, :256].astype(np.float32) / 255
     a = a[:256, :256]
     evs = [-4, -2, 0, -1.3, 1]
     for k, ev in enumerate(evs):
-        _write(tmp_path / f"{k + 1:04d}.jpg", _linear_to_srgb(_srgb_to_linear(a) * 2.0 ** ev))
+        _write(tmp_path / f"{k + 1:04d}.jpg", linear_to_srgb(srgb_to_linear(a) * 2.0 ** ev))
     for k, ev in enumerate([0, -3]):
-        _write(tmp_path / f"{k + 6:04d}.jpg", _linear_to_srgb(_srgb_to_linear(b) * 2.0 ** ev))
+        _write(tmp_path / f"{k + 6:04d}.jpg", linear_to_srgb(srgb_to_linear(b) * 2.0 ** ev))
     scenes = B.find_scenes(tmp_path, use_cache=False)
     brackets = [b for s in scenes for b in s]
     assert [b["frames"] for b in brackets] == [[f"{k:04d}.jpg" for k in range(1, 6)],

@@ -5,7 +5,7 @@ import numpy as np
 from PIL import Image
 
 from conftest import load_tool
-from jsymnet.data.synthesis import _srgb_to_linear
+from jsymnet.data.image_io import srgb_to_linear
 
 compare = load_tool("compare")
 
@@ -28,7 +28,7 @@ def test_gamma_brings_the_mean_luma_to_mid_grey():
 
 def test_exposure_brings_the_linear_median_to_18_percent():
     out = compare.exposure_to_mid_grey(dark_photo(1))
-    median = float(np.median(_srgb_to_linear(out) @ compare.LUMA_709))
+    median = float(np.median(srgb_to_linear(out) @ compare.LUMA_709))
     assert abs(median - compare.MID_GREY_LINEAR) < 2e-3
 
 

@@ -12,7 +12,7 @@ from jsymnet.config import load_config
 from jsymnet.data import build_dataset
 from jsymnet.data.lowlight import (BROOKS_SHOT, apply_params, noise_params, sample_params,
                                    evaluation_input, underexpose)
-from jsymnet.data.synthesis import _srgb_to_linear
+from jsymnet.data.image_io import srgb_to_linear
 
 
 def clean(ev, **kw):
@@ -33,16 +33,16 @@ def photo():
 @pytest.mark.parametrize("ev", [-1.0, -2.5, -4.0])
 def test_exposure_is_a_factor_in_linear_light(photo, ev):
     low = apply_params(photo, clean(ev))
-    ratio = _srgb_to_linear(low).mean() / _srgb_to_linear(photo).mean()
+    ratio = srgb_to_linear(low).mean() / srgb_to_linear(photo).mean()
     assert abs(np.log2(ratio) - ev) < 0.05
 
 
 def test_noise_variance_is_shot_times_signal_plus_read():
     flat = np.full((256, 256, 3), 0.6, np.float32)
-    level = float(_srgb_to_linear(np.float32(0.6))) * 2 ** -2.0
+    level = float(srgb_to_linear(np.float32(0.6))) * 2 ** -2.0
     for shot, read in ((2e-3, 1e-5), (1e-4, 4e-6)):
         low = apply_params(flat, clean(-2.0, shot=shot, read=read, noise_seed=3))
-        var = _srgb_to_linear(low).var()
+        var = srgb_to_linear(low).var()
         assert abs(var / (shot * level + read) - 1) < 0.15, (shot, read, var)
 
 

@@ -73,11 +73,11 @@ def gamma_to_mid_grey(img):
 
 def exposure_to_mid_grey(img):
     """Linear-light gain so that the median linear luma is 0.18, then back to sRGB."""
-    from jsymnet.data.synthesis import _linear_to_srgb, _srgb_to_linear
-    lin = _srgb_to_linear(np.clip(img, 0.0, 1.0))
+    from jsymnet.data.image_io import linear_to_srgb, srgb_to_linear
+    lin = srgb_to_linear(np.clip(img, 0.0, 1.0))
     median = float(np.median(lin @ LUMA_709))
     gain = MID_GREY_LINEAR / max(median, 1e-4)
-    return _linear_to_srgb(lin * gain).astype(np.float32)
+    return linear_to_srgb(lin * gain).astype(np.float32)
 
 
 def clahe_lightness(img):

@@ -61,7 +61,7 @@ import numpy as np
 from ..utils.fileio import atomic_write_text
 from .image_io import LUMA_709, read_image
 from .pairs import Pair, held_out, images_by_stem, natural_key
-from .synthesis import _srgb_to_linear
+from .image_io import srgb_to_linear
 
 BRACKETS_VERSION = 6        # bump when a rule below changes: it keys the cache
 SIGNATURE_SIZE = 128
@@ -203,8 +203,8 @@ def ev_gap(frame, target):
     keep = target.max(axis=2) < CLIP_HIGH
     if keep.mean() < 0.05:
         keep[:] = True
-    lf = float(_srgb_to_linear(luma(frame))[keep].mean())
-    lt = float(_srgb_to_linear(luma(target))[keep].mean())
+    lf = float(srgb_to_linear(luma(frame))[keep].mean())
+    lt = float(srgb_to_linear(luma(target))[keep].mean())
     return float(np.log2(max(lt, 1e-6) / max(lf, 1e-6)))
 
 

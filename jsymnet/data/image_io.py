@@ -286,6 +286,17 @@ LUMA_601 = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 LUMA_709 = np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)
 
 
+def srgb_to_linear(x):
+    """The sRGB transfer function undone (IEC 61966-2-1): sRGB values -> linear light."""
+    return np.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4)
+
+
+def linear_to_srgb(x):
+    """Linear light (clamped to [0, 1]) -> sRGB values (IEC 61966-2-1)."""
+    x = np.clip(x, 0.0, 1.0)
+    return np.where(x <= 0.0031308, x * 12.92, 1.055 * np.power(x, 1 / 2.4) - 0.055)
+
+
 def rgb_to_gray(img):
     """Luma of an H x W x 3 float RGB image (ITU-R BT.601 weights, as Pillow's "L")."""
     return np.asarray(img, np.float32) @ LUMA_601

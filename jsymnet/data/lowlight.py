@@ -48,7 +48,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .synthesis import _linear_to_srgb, _srgb_to_linear, name_seed
+from .image_io import linear_to_srgb, srgb_to_linear
+from .synthesis import name_seed
 
 LOWLIGHT_VERSION = 1
 BROOKS_SHOT = (1e-4, 1.2e-2)          # Brooks et al. 2019, shot-noise range
@@ -101,11 +102,11 @@ def apply_params(img, params):
     img = np.asarray(img, dtype=np.float32)
     if params["identity"]:
         return img.copy()
-    lin = _srgb_to_linear(np.clip(img, 0.0, 1.0)) * (2.0 ** params["ev"])
+    lin = srgb_to_linear(np.clip(img, 0.0, 1.0)) * (2.0 ** params["ev"])
     lin = lin * np.asarray(params["cast"], dtype=np.float32)
     noise = np.random.default_rng(params["noise_seed"]).standard_normal(lin.shape)
     lin = lin + np.sqrt(params["shot"] * np.clip(lin, 0.0, None) + params["read"]) * noise
-    out = np.power(_linear_to_srgb(lin), params["gamma"])
+    out = np.power(linear_to_srgb(lin), params["gamma"])
     out = np.clip(np.round(out * 255.0), 0, 255).astype(np.uint8)
     if params["jpeg"] is not None:
         ok, buf = cv2.imencode(".jpg", np.ascontiguousarray(out[..., ::-1]),

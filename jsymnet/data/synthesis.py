@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .image_io import LUMA_601
+from .image_io import LUMA_601, linear_to_srgb, srgb_to_linear
 
 SYNTHESIS_VERSION = 1
 
@@ -55,15 +55,6 @@ def name_seed(name, seed=0):
     return int.from_bytes(digest[:8], "little")
 
 
-def _srgb_to_linear(x):
-    return np.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4)
-
-
-def _linear_to_srgb(x):
-    x = np.clip(x, 0.0, 1.0)
-    return np.where(x <= 0.0031308, x * 12.92, 1.055 * np.power(x, 1 / 2.4) - 0.055)
-
-
 def _luma(x):
     return (x @ LUMA_601)[..., None]
 
@@ -72,7 +63,7 @@ def apply_operator(img, op, value):
     """Apply one operator with its parameter to an RGB float image; returns float32 in [0, 1]."""
     img = np.asarray(img, dtype=np.float32)
     if op == "exposure":
-        out = _linear_to_srgb(_srgb_to_linear(img) * (2.0 ** value))
+        out = linear_to_srgb(srgb_to_linear(img) * (2.0 ** value))
     elif op == "gamma":
         out = np.power(np.clip(img, 0.0, 1.0), value)
     elif op == "contrast":
