@@ -50,12 +50,13 @@ import numpy as np
 from .errors import JsymnetError
 from .checkpoint import DEFAULT_WEIGHTS, default_weights, load_model
 from .data.colour import profile_for
-from .data.image_io import load_cmyk, load_image, rgb_to_gray
+from .data.image_io import load_cmyk, load_image, rgb_to_gray, to_uint16, to_uint8
 from .data.metadata import PhotoMeta, exif_bytes, meta_of_pil, read_meta
 from .models.dsn import DeepSymmetricNet
 from .models.stages import EAGER
 from .resources import resolve_file
 from .runtime import use_device
+from .strength import apply_strength, check_strength
 from .tiling import DEFAULT_RAM_BUDGET_GB, TiledRunner
 from .utils import malloc_tuning
 
@@ -156,19 +157,23 @@ def auto_max_megapixels(model, base=2.0):
 
 def run_rgb(model, rgb, direction="enhance", tile=None, tile_overlap=0,
             max_megapixels=DEFAULT_MAX_MEGAPIXELS, ram_budget_gb=DEFAULT_RAM_BUDGET_GB,
-            progress=None):
+            progress=None, strength=1.0):
     """float32 H x W x 3 in [0, 1] -> the network's output, clipped to [0, 1].
 
-    Tiled (exactly, :class:`~jsymnet.tiling.TiledRunner`) when ``tile`` is set
+    ``strength`` (:mod:`jsymnet.strength`): 0 returns the input (the network does not
+    run), 1 the output, between them a linear-light blend. Tiled (exactly, :class:`~jsymnet.tiling.TiledRunner`) when ``tile`` is set
     or the photo has more than ``max_megapixels`` megapixels (None:
     :func:`auto_max_megapixels`; then with :data:`DEFAULT_TILE`); otherwise one
     pass over the whole image.
     """
     if direction not in DIRECTIONS:
         raise EnhanceError(f"direction must be one of {DIRECTIONS}, got {direction!r}")
+    strength = check_strength(strength)
     rgb = np.asarray(rgb, np.float32)
     if rgb.ndim != 3 or rgb.shape[2] != 3:
         raise EnhanceError(f"expected an H x W x 3 image, got shape {rgb.shape}")
+    if strength == 0.0:
+        return apply_strength(rgb, rgb, 0.0)
     h, w = rgb.shape[:2]
     if max_megapixels is None:
         max_megapixels = auto_max_megapixels(model)
@@ -192,7 +197,7 @@ def run_rgb(model, rgb, direction="enhance", tile=None, tile_overlap=0,
         raise EnhanceError(f"the network produced {bad} non-finite values (NaN or Inf) on this "
                            f"image: its weights are broken (a diverged training run?); nothing "
                            f"was written")
-    return np.clip(out, 0.0, 1.0, out=out)
+    return apply_strength(rgb, np.clip(out, 0.0, 1.0, out=out), strength)
 
 
 @dataclass
@@ -219,7 +224,7 @@ class PhotoResult:
 
 def run_photo(path, model, direction="enhance", tile=None, tile_overlap=0,
               max_megapixels=DEFAULT_MAX_MEGAPIXELS, ram_budget_gb=DEFAULT_RAM_BUDGET_GB,
-              progress=None):
+              progress=None, strength=1.0):
     """Read a photo file (EXIF orientation applied), convert it from its ICC profile to
     sRGB when it has another one, run :func:`run_rgb`, convert the result back; returns a
     :class:`PhotoResult`. CMYK files with a CMYK profile stay CMYK; without one they are
@@ -239,7 +244,7 @@ def run_photo(path, model, direction="enhance", tile=None, tile_overlap=0,
     else:
         native, srgb = (loaded.rgb[:, :, 0] if loaded.gray else loaded.rgb), loaded.rgb
     out = run_rgb(model, srgb, direction, tile, tile_overlap, max_megapixels, ram_budget_gb,
-                  progress)
+                  progress, strength=strength)
     if profile is not None:
         native_out = profile.from_srgb(out, loaded.bits)
     else:
@@ -301,10 +306,10 @@ def _split_array(arr):
 
 
 def _from_float(img, dtype):
-    if dtype == np.uint8:
-        return np.round(img * 255.0).astype(np.uint8)
+    if dtype == np.uint8:        # the file writers' own rounding: an array and a file agree
+        return to_uint8(img)
     if dtype == np.uint16:
-        return np.round(img * 65535.0).astype(np.uint16)
+        return to_uint16(img)
     return img.astype(dtype)
 
 
@@ -384,7 +389,8 @@ def _enhance_array(arr, profile=None, cmyk=False, **kw):
 
 def enhance(image, weights=None, device=None, tile=None, direction="enhance", *,
             tile_overlap=0, max_megapixels=DEFAULT_MAX_MEGAPIXELS,
-            ram_budget_gb=DEFAULT_RAM_BUDGET_GB, progress=None, strip_metadata=False):
+            ram_budget_gb=DEFAULT_RAM_BUDGET_GB, progress=None, strip_metadata=False,
+            strength=1.0):
     """Enhance (``direction="degrade"``: underexpose) one picture; same kind out as in.
 
     Args:
@@ -405,6 +411,8 @@ def enhance(image, weights=None, device=None, tile=None, direction="enhance", *,
         progress: optional ``callable(done, total)`` called after each tiled stage.
         strip_metadata: a PIL image's result carries only the ICC profile (no EXIF,
             XMP or DPI), e.g. for sharing.
+        strength: how much of the model's change to apply (:mod:`jsymnet.strength`):
+            0 the input unchanged, 1 the model's output (default), up to 2.
 
     Returns:
         path -> float32 array in [0, 1] laid out like the file (H x W gray,
@@ -417,11 +425,12 @@ def enhance(image, weights=None, device=None, tile=None, direction="enhance", *,
     """
     if direction not in DIRECTIONS:
         raise EnhanceError(f"direction must be one of {DIRECTIONS}, got {direction!r}")
+    strength = check_strength(strength)
     if device is not None:
         use_device(device)
     kw = dict(model=get_model(weights), direction=direction, tile=tile,
               tile_overlap=tile_overlap, max_megapixels=max_megapixels,
-              ram_budget_gb=ram_budget_gb, progress=progress)
+              ram_budget_gb=ram_budget_gb, progress=progress, strength=strength)
     if isinstance(image, (str, Path)):
         result = run_photo(image, **kw)
         for note in result.notes:

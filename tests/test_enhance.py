@@ -236,3 +236,58 @@ def test_cli_globs_degrade_and_usage_errors(cli, weights, rgb8, tmp_path, capsys
     with pytest.raises(SystemExit) as exc:
         cli(["-o", str(tmp_path / "o")])
     assert exc.value.code == 2
+
+
+# -- strength ---------------------------------------------------------------------------------
+def _oracle_linear(v):      # IEC 61966-2-1, written out again as the test's own reference
+    v = np.asarray(v, np.float64)
+    return np.where(v <= 0.04045, v / 12.92, ((v + 0.055) / 1.055) ** 2.4)
+
+
+def _oracle_srgb(v):
+    v = np.clip(np.asarray(v, np.float64), 0, 1)
+    return np.where(v <= 0.0031308, 12.92 * v, 1.055 * v ** (1 / 2.4) - 0.055)
+
+
+def test_strength_is_a_linear_light_blend_from_the_input_to_the_output(weights, rgb8):
+    from jsymnet.strength import StrengthError, apply_strength
+    x = rgb8.astype(np.float32) / 255
+    full = jsymnet.enhance(x, weights=weights)
+    assert np.array_equal(jsymnet.enhance(rgb8, weights=weights, strength=0), rgb8)
+    assert np.array_equal(jsymnet.enhance(x, weights=weights, strength=1.0), full)
+    for s in (0.35, 1.6):
+        got = jsymnet.enhance(x, weights=weights, strength=s)
+        lx, ly = _oracle_linear(x), _oracle_linear(full)
+        want = np.clip(_oracle_srgb(lx + s * (ly - lx)), 0, 1)
+        assert max_diff(got, want) < 2e-6, s
+    # where the model only brightens, every strength is an exposure of it: same colours
+    k = 3.0
+    bright = _oracle_srgb(np.minimum(_oracle_linear(x) * k, 1.0)).astype(np.float32)
+    half = apply_strength(x, bright, 0.5)
+    gain = 1 + 0.5 * (k - 1)
+    dark = _oracle_linear(x) * k <= 1.0
+    ratio = _oracle_linear(half)[dark & (x > 0.05)] / _oracle_linear(x)[dark & (x > 0.05)]
+    assert np.allclose(ratio, gain, rtol=1e-4)
+    # tiled and untiled agree at any strength; the degrade direction takes it too
+    assert max_diff(jsymnet.enhance(x, weights=weights, tile=16, strength=0.5),
+                    jsymnet.enhance(x, weights=weights, strength=0.5)) < 1e-3
+    low = jsymnet.enhance(x, weights=weights, direction="degrade", strength=0.5)
+    lx, ll = _oracle_linear(x), _oracle_linear(reference(weights, x, "degrade"))
+    assert max_diff(low, _oracle_srgb(lx + 0.5 * (ll - lx))) < 1e-5
+    for bad in (-0.1, 2.01, float("nan"), "a lot"):
+        with pytest.raises(StrengthError, match="strength"):
+            jsymnet.enhance(x, weights=weights, strength=bad)
+
+
+def test_cli_strength_writes_what_the_api_returns(cli, weights, rgb8, tmp_path, capsys):
+    src = tmp_path / "a.png"
+    cv2.imwrite(str(src), rgb8[:, :, ::-1])
+    rc = cli([str(src), "-o", str(tmp_path / "out"), "--weights", str(weights),
+              "--strength", "0.6", "--no-progress"])
+    assert rc == 0
+    written = np.array(Image.open(tmp_path / "out" / "a_enh.png"))
+    assert np.array_equal(written, jsymnet.enhance(rgb8, weights=weights, strength=0.6))
+    rc = cli([str(src), "-o", str(tmp_path / "out2"), "--weights", str(weights),
+              "--strength", "3", "--no-progress"])
+    assert rc == 2 and "strength must lie between 0" in capsys.readouterr().err
+    assert not (tmp_path / "out2").exists() or not os.listdir(tmp_path / "out2")

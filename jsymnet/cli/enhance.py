@@ -6,6 +6,7 @@ Examples:
   python tools/enhance.py big.png -o out/ --tile 1024              # exact tiled inference
   python tools/enhance.py well_exposed/ -o low/ --direction degrade --suffix _low
   python tools/enhance.py trip/ -o share/ --strip-metadata --quality 90   # no EXIF/GPS
+  python tools/enhance.py photo.jpg -o out/ --strength 0.6        # 60% of the model's change
 
 Folders give their image files (subfolders with --recursive) and the output
 keeps the folder structure below what was named. Each output is written
@@ -51,6 +52,10 @@ def parse_args(argv=None):
     p.add_argument("--direction", default="enhance", choices=("enhance", "degrade"),
                    help="enhance (low-light -> normal, default) or degrade (normal -> "
                         "underexposed: synthesise low-light versions of good photos)")
+    p.add_argument("--strength", type=float, default=1.0, metavar="S",
+                   help="how much of the model's change to apply: 0 the photo unchanged, 1 "
+                        "the model's output (default), up to 2; a blend in linear light "
+                        "(jsymnet/strength.py)")
     p.add_argument("--tile", type=int, default=None, metavar="N",
                    help="tile every image, N x N pixel tiles (exact; default: only images "
                         "above --max-megapixels, with 1024)")
@@ -100,6 +105,7 @@ def main(argv=None):
         os.environ[MAX_PIXELS_ENV] = os.environ["OPENCV_IO_MAX_IMAGE_PIXELS"] = pixels
     import jsymnet  # prepares Jittor (before any jittor import)
     from . import EXPECTED_ERRORS, python_handles_interrupts, report
+    from ..strength import check_strength
     from ..utils.fileio import check_writable_dir
     python_handles_interrupts()
     from tqdm import tqdm
@@ -116,6 +122,7 @@ def main(argv=None):
         print(f"error: -o {args.out} is a file, not a folder", file=sys.stderr)
         return EXIT_ERROR
     try:
+        check_strength(args.strength)
         check_writable_dir(args.out)     # before any image is computed
         device = jsymnet.use_device(args.device)
         model = inference.get_model(args.weights)
@@ -136,7 +143,8 @@ def main(argv=None):
                                        args.tile_overlap, args.max_megapixels,
                                        args.side_by_side, progress=progress,
                                        software=software, strip_metadata=args.strip_metadata,
-                                       quality=args.quality, chroma=args.chroma)
+                                       quality=args.quality, chroma=args.chroma,
+                                       strength=args.strength)
             done += 1
             for note in notes:
                 tqdm.write(f"note: {item.src}: {note}")
