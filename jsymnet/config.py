@@ -106,6 +106,9 @@ SCHEMA = {
             "split": _f(None, types=(int,), optional=True,
                         doc="channels of x1; null = half of the codec's channels"),
             "clamp": _f(1.0, types=(float,), doc="c in s = c * (2 sigmoid(H) - 1)"),
+            "swap": _f(False, doc="exchange the halves after each block, so that every "
+                                  "channel is scaled, not only shifted (needs split = half "
+                                  "the channels; the release: false)"),
         },
         "subnet": {
             "type": _f("rram", choices=registered("SUBNETS", "jsymnet.models.registry",

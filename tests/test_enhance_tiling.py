@@ -47,8 +47,14 @@ def _mixed(cfg):
     return cfg
 
 
-@pytest.mark.parametrize("cfg", [tiny_config(), tiny_haar_config(), _mixed(tiny_haar_config())],
-                         ids=["vgg", "haar", "haar_mix"])
+def _swapped(cfg):
+    cfg["model"]["ift"]["swap"] = True
+    return cfg
+
+
+@pytest.mark.parametrize("cfg", [tiny_config(), tiny_haar_config(), _mixed(tiny_haar_config()),
+                                 _swapped(_mixed(tiny_haar_config()))],
+                         ids=["vgg", "haar", "haar_mix", "haar_mix_swap"])
 @pytest.mark.parametrize("reverse", [False, True], ids=["enhance", "degrade"])
 def test_tiled_equals_untiled(cfg, reverse, image):
     model = make(cfg)

@@ -26,6 +26,23 @@ def test_ift_round_trip_on_random_features(subnet):
     assert max_diff(ift(ift(f, reverse=True)), f) < 1e-5
 
 
+def test_swapped_halves_stay_invertible_and_scale_every_channel():
+    ift = randomize(IFT(16, 2, 8, 1.0, "rram", TINY_SUB, swap=True))
+    f = jt.randn(1, 16, 8, 8)
+    assert max_diff(ift(ift(f), reverse=True), f) < 1e-5
+    assert max_diff(ift(ift(f, reverse=True)), f) < 1e-5
+    plain = IFT(16, 2, 8, 1.0, "rram", TINY_SUB)
+    plain.load_state_dict(ift.state_dict())
+    assert max_diff(plain(f), ift(f)) > 1e-3          # the exchange changes the function
+    # the first block applied exchanges: its output's first half is its coupling's y2
+    block = ift.order()[0]
+    x1, x2 = f[:, 8:], f[:, :8]                       # what enhance reads after P
+    y2 = block.y2_enhance(x2, block.G(x1), block.H(x1))
+    assert max_diff(block.enhance(f)[:, 8:], y2) < 1e-6
+    with pytest.raises(ValueError, match="half"):
+        IFT(16, 2, 6, 1.0, "rram", TINY_SUB, swap=True)
+
+
 @pytest.mark.parametrize("kind", ["rram_no_attention", "rram_1_round", "resblock",
                                   "se_resblock", "dense"])
 def test_ablation_subnets_stay_invertible(kind):

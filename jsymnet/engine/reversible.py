@@ -68,9 +68,13 @@ def degrade_vjp(block, y, g):
     enhance half-step and the pull-back of g2 through the degrade half-step.
     F runs once on x2, which gives x1 = y1 - F(x2) and the pull-back of the
     total dL/dy1. Every formula is the block's own (``y2_enhance`` ...).
+    With ``block.swap`` the block's output is P(y) (:meth:`~jsymnet.models.ift.
+    InvertibleBlock.exchange`); P is its own inverse and a permutation, so y and g
+    are exchanged back first.
     Returns (x, dL/dx, [(param, dL/dparam), ...]), all executed.
     """
     c = block.split
+    y, g = block.exchange(y), block.exchange(g)
     g1, g2 = g[:, :c], g[:, c:]
     y1, y2 = _leaf(y[:, :c]), y[:, c:]
     shift, h = block.G(y1), block.H(y1)
@@ -95,7 +99,9 @@ def enhance_vjp(block, y, g):
     Enhance: y2 = (x2 - G(x1)) exp(-s(x1)); y1 = x1 - F(y2). Given g = dL/dy:
     F runs once on y2, which gives x1 = y1 + F(y2) and the total dL/dy2;
     H and G run once on x1, which give x2 by the degrade half-step and the
-    pull-back of dL/dy2 through the enhance one. Returns as :func:`degrade_vjp`.
+    pull-back of dL/dy2 through the enhance one. With ``block.swap`` the coupling
+    acted on P(x), so the recovered input and its gradient are exchanged at the end.
+    Returns as :func:`degrade_vjp`.
     """
     c = block.split
     g1, g2 = g[:, :c], g[:, c:]
@@ -112,6 +118,7 @@ def enhance_vjp(block, y, g):
     gh = block.G.parameters() + block.H.parameters()
     local = _pull((gy2 * block.y2_enhance(x2, shift, h)).sum(), [x1, x2] + gh)
     x, gx = jt.concat([x1, x2], dim=1), jt.concat([g1 + local[0], local[1]], dim=1)
+    x, gx = block.exchange(x), block.exchange(gx)
     jt.sync([x, gx])
     return _data(x), _data(gx), list(zip(pf, local_f[1:])) + list(zip(gh, local[2:]))
 

@@ -91,6 +91,10 @@ def build_model(cfg=None, load_codec_weights=True, **overrides):
     if not 0 < split < channels:
         raise ConfigError(f"key 'model.ift.split' ({split}) must lie between 1 and "
                           f"{channels - 1}: the codec gives {channels} channels")
+    if m["ift"]["swap"] and 2 * split != channels:
+        raise ConfigError(f"key 'model.ift.swap' exchanges equal halves: 'model.ift.split' "
+                          f"({split}) must be {channels // 2}, half the codec's {channels} "
+                          f"channels")
     ift = IFT(channels, m["ift"]["num_blocks"], split, m["ift"]["clamp"],
-              m["subnet"]["type"], m["subnet"])
+              m["subnet"]["type"], m["subnet"], m["ift"]["swap"])
     return DeepSymmetricNet(codec, ift, cfg)
