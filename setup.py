@@ -62,6 +62,13 @@ setup(
         # train.tensorboard: TensorBoard events (tensorboardX is pure Python; torch's own
         # writer would import torch)
         "tensorboard": ["tensorboardX"],
+        # jsymnet-app, the local web page (jsymnet/cli/app.py). Pinned: the page and its
+        # browser test are written against this release. pandas (a Gradio dependency) 3
+        # needs NumPy 2, which Jittor 1.3 cannot load.
+        "app": ["gradio==6.31.0", "pandas<3"],
+        # tests/test_app_browser.py drives a real Chromium (Debian's chromium and
+        # chromium-driver) through Selenium
+        "browser": ["selenium"],
     },
     entry_points={
         "console_scripts": [
@@ -69,6 +76,7 @@ setup(
             "jsymnet-test = jsymnet.cli.test:main",
             "jsymnet-train = jsymnet.cli.train:main",
             "jsymnet-convert = jsymnet.cli.convert:main",
+            "jsymnet-app = jsymnet.cli.app:main",
         ],
     },
     cmdclass={"build_py": BuildWithResources},

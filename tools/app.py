@@ -1,0 +1,11 @@
+#!/usr/bin/env python
+"""``jsymnet-app`` from a source checkout: see jsymnet/cli/app.py (``--help``)."""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from jsymnet.cli.app import main  # noqa: E402
+
+if __name__ == "__main__":
+    sys.exit(main())
