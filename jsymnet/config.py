@@ -37,7 +37,7 @@ class Field:
         if value is None and self.optional:
             return None
         if float in self.types and isinstance(value, str):
-            value = _yaml11_float(value)  # YAML 1.1 reads 2e-4 (no dot) as text
+            value = yaml11_number(value)  # YAML 1.1 reads 2e-4 (no dot) as text
         if float in self.types and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
         if isinstance(value, bool) and bool not in self.types:
@@ -60,8 +60,12 @@ class Field:
         return value
 
 
-def _yaml11_float(text):
-    """``text`` as a float when it is a number YAML 1.1 left as a string (``2e-4``), else ``text``."""
+def yaml11_number(text):
+    """``text`` as a float when it is a number YAML 1.1 left as a string (``2e-4``), else
+    ``text`` (``inf`` and ``nan`` too: YAML spells them ``.inf`` and ``.nan``). The one
+    number rule, for config files and for ``--set`` (:func:`jsymnet.cli.parse_set`)."""
+    if not isinstance(text, str):
+        return text
     try:
         return float(text) if text.strip().lower() not in ("nan", "inf", "-inf", "+inf") \
             else text

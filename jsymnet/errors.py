@@ -10,3 +10,6 @@ is a bug and keeps its traceback.
 
 class JsymnetError(Exception):
     """Base of every error jsymnet raises on purpose; the message says what to do."""
+
+
+SHOW = 5   # names an error message lists before "..." (keys, parameters, files)

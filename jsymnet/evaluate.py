@@ -79,7 +79,7 @@ def _mean(values):
 
 
 def enhance_image(model, img):
-    """Enhance one H x W x 3 float image (:func:`jsymnet.enhance.run_rgb`: clipped to
+    """Enhance one H x W x 3 float image (:func:`jsymnet.inference.run_rgb`: clipped to
     [0, 1], tiled exactly when large); returns (H x W x 3 float32, seconds)."""
     start = time.perf_counter()
     out = run_rgb(model, img)

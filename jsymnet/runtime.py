@@ -9,9 +9,10 @@ the environment variables Jittor reads when it is imported:
 * device: CUDA when an NVIDIA device and ``libcudart`` are both present and
   the user did not ask for the CPU (``JSYMNET_DEVICE=cpu``), otherwise CPU
   (``nvcc_path=""``).
-* oneDNN: Jittor's own copy if it is in its cache. Otherwise the system's
-  oneDNN (Debian ``libdnnl-dev``), laid out where Jittor looks for its own.
-  If neither exists, ``use_mkl=0`` and one warning that names the fix.
+* oneDNN: Jittor's own copy if it is in its cache; otherwise PyPI's oneDNN 2.2
+  (``onednn-cpu-gomp``, a dependency of jsymnet on Linux x86_64); otherwise the
+  system's (Debian ``libdnnl-dev``); each laid out where Jittor looks for its own.
+  If none exists, ``use_mkl=0`` and one warning that names the fix.
 * downloads: ``use_cutlass=0``, ``use_cutt=0`` and ``use_nccl=0``.
 * logs: ``log_silent=1`` (Jittor's info lines on every import); jsymnet says
   once, itself, when the first import is about to compile Jittor's core.

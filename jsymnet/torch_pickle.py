@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import JsymnetError
+from .errors import SHOW, JsymnetError
 
 __all__ = ["ConvertError", "RestrictedUnpickler", "read_pickle", "read_weights", "file_format",
            "is_torch_file", "WRAPPER_KEYS", "MAX_STORAGE_BYTES", "MAX_EXPANDED_BYTES",
@@ -37,7 +37,6 @@ TORCH_LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 TORCH_LEGACY_PROTOCOL = 1001
 JITTOR_TRAILER = b"HCAJSLHD"  # jt.save appends sha1(pickle) + this
 _LEGACY_MAGIC_BYTES = b"\x8a\x0a" + TORCH_LEGACY_MAGIC.to_bytes(10, "little")
-SHOW = 5  # keys listed in an error before "..."
 SNIFF_BYTES = 512  # what file_format looks at (a tar header ends at 262)
 # Bounds on what a file may make the reader allocate (hostile inputs):
 MAX_STORAGE_BYTES = 8 * 2**30     # one storage; VGG-16's largest is 0.4 GiB

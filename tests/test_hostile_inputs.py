@@ -147,6 +147,15 @@ def test_yaml_numbers_read_as_set_reads_them(tmp_path):
     path.write_text("train:\n  optim:\n    lr: fast\n")
     with pytest.raises(ConfigError, match="'train.optim.lr' must be float"):
         load_config(path)
+    # one number rule: what a file refuses, --set refuses too (inf passed --set before)
+    from jsymnet.cli import parse_set
+    for text in ("inf", "nan", "fast"):
+        path.write_text(f"train:\n  optim:\n    lr: {text}\n")
+        with pytest.raises(ConfigError, match="'train.optim.lr' must be float"):
+            load_config(path)
+        with pytest.raises(ConfigError, match="'train.optim.lr' must be float"):
+            load_config({}, parse_set([f"train.optim.lr={text}"]))
+    assert parse_set(["train.optim.lr=2e-4"]) == {"train": {"optim": {"lr": 2e-4}}}
 
 
 def _nan_checkpoint(path):

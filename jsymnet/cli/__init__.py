@@ -37,6 +37,7 @@ def parse_set(items):
     A malformed item is a ``SystemExit`` with the message (see :func:`set_overrides`).
     """
     import yaml
+    from ..config import yaml11_number
     out = {}
     for item in items or []:
         if "=" not in item:
@@ -49,18 +50,8 @@ def parse_set(items):
             if not isinstance(node, dict):
                 raise SystemExit(f"--set {item!r}: {'.'.join(parts[:i + 1])} is set to a "
                                  f"value by another --set, not a section")
-        node[parts[-1]] = _number(yaml.safe_load(value))
+        node[parts[-1]] = yaml11_number(yaml.safe_load(value))
     return out
-
-
-def _number(value):
-    """YAML 1.1 reads ``5e-4`` (no dot) as text; take it as the number it means."""
-    if isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            return value
-    return value
 
 
 def set_overrides(parser, items):

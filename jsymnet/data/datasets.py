@@ -4,7 +4,8 @@
 arrays in [0, 1]. In training mode it takes a random crop and random
 vertical flip, horizontal flip and transpose (each p = 0.5), the same for
 both images of a pair. The randomness comes from ``(seed, epoch, index)``,
-so a run is reproducible whatever the number of workers.
+so a sample is the same whichever process or order asks for it (a resumed or
+an MPI run sees the same pairs).
 
 :data:`DATASETS` is the registry of dataset names (lol, fivek, folder, sample,
 lowlight): each entry lists its pairs for a split and names the class that

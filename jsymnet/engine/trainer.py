@@ -1,6 +1,8 @@
 """The training loop of SPEC section 5, with validation, checkpoints and exact resume.
 
-:class:`Trainer` runs :func:`~jsymnet.engine.step.train_step` (bidirectional
+:class:`Trainer` runs the step :func:`~jsymnet.engine.step.step_function` picks for
+``train.memory_efficient`` (``reversible_step``, the reversible backward, by default;
+``train_step``, plain backprop, when it is false) (bidirectional
 loss, Eq. 12-14; Adam; gradient-norm clip) over seeded batches, with the
 MultiStep schedule of ``train.schedule``. Into its run folder it writes:
 

@@ -38,8 +38,6 @@ def load_vgg_codec_weights(path, channels=64):
         data = read_pickle(resolved)
     except (ConvertError, OSError) as exc:
         raise CodecWeightsError(f"{resolved}: not a readable codec weights file ({exc})") from None
-    if isinstance(data, dict) and "codec" in data and isinstance(data["codec"], dict):
-        data = data["codec"]
     expected = {"conv1_1": (channels, 3, 3, 3), "conv1_2": (channels, channels, 3, 3)}
     if not isinstance(data, dict) or not set(expected) <= set(data):
         keys = sorted(data)[:8] if isinstance(data, dict) else type(data).__name__

@@ -8,12 +8,11 @@ file that does not fit a model is described the same way.
 import jittor as jt
 import numpy as np
 
-from ..errors import JsymnetError
+from ..errors import SHOW, JsymnetError
 
 __all__ = ["CheckpointError", "state_to_numpy", "compare_state", "mismatch_message",
            "load_state"]
 
-SHOW = 5  # names listed in a report before "..."
 
 
 class CheckpointError(JsymnetError, ValueError):
