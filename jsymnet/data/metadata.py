@@ -153,9 +153,11 @@ def _exif_dict(image):
                if tag not in LAYOUT_TAGS and tag not in (EXIF_IFD, GPS_IFD)}
         for ifd in (EXIF_IFD, GPS_IFD):
             sub = dict(exif.get_ifd(ifd))
-            if ifd == EXIF_IFD:
-                sub.pop(INTEROP_IFD, None)
-                interop = dict(exif.get_ifd(INTEROP_IFD))
+            if ifd == EXIF_IFD and sub.pop(INTEROP_IFD, None) is not None:
+                try:   # Pillow 12 raises KeyError where 13 gives {}
+                    interop = dict(exif.get_ifd(INTEROP_IFD))
+                except KeyError:
+                    interop = {}
                 if interop:
                     sub[INTEROP_IFD] = interop
             if sub:
