@@ -104,3 +104,33 @@ def load_tool(name):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def tiny_haar_checkpoint(path, seed=1, scale=0.3):
+    """A saved :func:`tiny_haar_config` network with random couplings (seeded): the
+    weights of the enhance, app and browser tests. Returns ``path``."""
+    jt.set_global_seed(seed)
+    model = jsymnet.build_model(tiny_haar_config())
+    randomize(model, scale)
+    jsymnet.save_checkpoint(path, model)
+    return path
+
+
+def random_rgb8(h, w, seed=5):
+    """A seeded random H x W x 3 uint8 photo."""
+    return (np.random.RandomState(seed).rand(h, w, 3) * 255).astype(np.uint8)
+
+
+IMAGE_H, IMAGE_W = 37, 53   # the photo size of the enhance and app tests (odd: padding)
+
+
+@pytest.fixture(scope="module")
+def tiny_weights(tmp_path_factory):
+    """:func:`tiny_haar_checkpoint` saved once per test module."""
+    return tiny_haar_checkpoint(tmp_path_factory.mktemp("w") / "tiny.pkl")
+
+
+@pytest.fixture(scope="module")
+def rgb8():
+    """A random :data:`IMAGE_H` x :data:`IMAGE_W` photo, the same in every module."""
+    return random_rgb8(IMAGE_H, IMAGE_W)

@@ -14,30 +14,16 @@ import pytest
 from PIL import Image
 
 import jsymnet
-import jittor as jt
-
-from conftest import randomize, tiny_haar_config
 
 gr = pytest.importorskip("gradio", reason='Gradio is an extra: pip install -e ".[app]"')
 
 from jsymnet.cli import app as A  # noqa: E402
 
-H, W = 37, 53   # the size tests/test_enhance.py compiles kernels for
-
 
 @pytest.fixture(scope="module")
-def weights(tmp_path_factory):
-    jt.set_global_seed(1)
-    model = jsymnet.build_model(tiny_haar_config())
-    randomize(model, 0.3)
-    path = tmp_path_factory.mktemp("w") / "tiny.pkl"
-    jsymnet.save_checkpoint(path, model)
-    return path
-
-
-@pytest.fixture(scope="module")
-def rgb8():
-    return (np.random.RandomState(5).rand(H, W, 3) * 255).astype(np.uint8)
+def weights(tiny_weights):
+    """A small Haar-codec network (the demo model's kind) with random couplings."""
+    return tiny_weights
 
 
 def _png_header_only(path, width, height):

@@ -14,9 +14,8 @@ import pytest
 from PIL import Image
 
 import jsymnet
-import jittor as jt
 
-from conftest import randomize, tiny_haar_config
+from conftest import IMAGE_H as H, IMAGE_W as W, random_rgb8, tiny_haar_checkpoint
 
 pytest.importorskip("gradio", reason='Gradio is an extra: pip install -e ".[app]"')
 import app_browser  # noqa: E402  (tools/, on the path by conftest)
@@ -25,16 +24,11 @@ if app_browser.find_browser() is None:
     pytest.skip("no browser: apt-get install chromium chromium-driver; pip install selenium",
                 allow_module_level=True)
 
-H, W = 37, 53
 
 
 def test_upload_slide_enhance_download_in_chromium(tmp_path):
-    jt.set_global_seed(1)
-    model = jsymnet.build_model(tiny_haar_config())
-    randomize(model, 0.3)
-    weights = tmp_path / "tiny.pkl"
-    jsymnet.save_checkpoint(weights, model)
-    rgb8 = (np.random.RandomState(5).rand(H, W, 3) * 255).astype(np.uint8)
+    weights = tiny_haar_checkpoint(tmp_path / "tiny.pkl")
+    rgb8 = random_rgb8(H, W)
     photo = tmp_path / "photo.png"
     cv2.imwrite(str(photo), rgb8[:, :, ::-1])
     downloads = tmp_path / "downloads"

@@ -13,26 +13,15 @@ import jsymnet
 import jittor as jt
 from jsymnet.data.image_io import read_image
 
-from conftest import ROOT, max_diff, randomize, tiny_haar_config
+from conftest import IMAGE_H as H, IMAGE_W as W, max_diff
 
 from jsymnet import inference as E  # noqa: E402
-H, W = 37, 53
 
 
 @pytest.fixture(scope="module")
-def weights(tmp_path_factory):
+def weights(tiny_weights):
     """A small Haar-codec network (the demo model's kind) with random couplings."""
-    jt.set_global_seed(1)
-    model = jsymnet.build_model(tiny_haar_config())
-    randomize(model, 0.3)
-    path = tmp_path_factory.mktemp("w") / "tiny.pkl"
-    jsymnet.save_checkpoint(path, model)
-    return path
-
-
-@pytest.fixture(scope="module")
-def rgb8():
-    return (np.random.RandomState(5).rand(H, W, 3) * 255).astype(np.uint8)
+    return tiny_weights
 
 
 def reference(weights, rgb_float, direction="enhance"):
