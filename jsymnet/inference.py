@@ -161,7 +161,8 @@ def run_rgb(model, rgb, direction="enhance", tile=None, tile_overlap=0,
     """float32 H x W x 3 in [0, 1] -> the network's output, clipped to [0, 1].
 
     ``strength`` (:mod:`jsymnet.strength`): 0 returns the input (the network does not
-    run), 1 the output, between them a linear-light blend. Tiled (exactly, :class:`~jsymnet.tiling.TiledRunner`) when ``tile`` is set
+    run), 1 the output, between them a linear-light blend. Tiled (exactly,
+    :class:`~jsymnet.tiling.TiledRunner`) when ``tile`` is set
     or the photo has more than ``max_megapixels`` megapixels (None:
     :func:`auto_max_megapixels`; then with :data:`DEFAULT_TILE`); otherwise one
     pass over the whole image.

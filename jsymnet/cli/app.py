@@ -43,7 +43,6 @@ MAX_FILES = 16                    # photos per request
 PREVIEW_SIDE = 1600               # the page shows results at most this wide; downloads are full
 CLEAN_EVERY_S, CLEAN_AGE_S = 600, 3600   # Gradio's cache sweep: results older than an hour
 DEFAULT_MODEL = "default (weights/jsymnet_default.pkl)"
-DIRECTIONS = ("enhance", "degrade")
 CONCURRENCY_ID = "jsymnet"        # one network run at a time, page and API together
 
 
@@ -104,13 +103,10 @@ class Enhancer:
 
     def one(self, src, strength=1.0, direction="enhance", weights=None, tile=None,
             progress=None):
-        """Enhance one file; returns (result path, notes). Raises on failure."""
+        """Enhance one file; returns (result path, notes). Raises on failure (a bad
+        strength or direction too: the inference path checks them)."""
         from .. import inference
-        from ..strength import check_strength
         from . import batch
-        if direction not in DIRECTIONS:
-            raise AppError(f"direction must be one of {DIRECTIONS}, got {direction!r}")
-        strength = check_strength(strength)
         model = self.model(weights)
         name = Path(src).name
         dst = batch.output_path(self.out_root / uuid.uuid4().hex, name,
@@ -156,7 +152,7 @@ def _summary(done, failed, seconds):
 
 def build_app(enhancer, gr):
     """The page (a ``gr.Blocks``) around ``enhancer``."""
-    from ..inference import DEFAULT_TILE
+    from ..inference import DEFAULT_TILE, DIRECTIONS
     from ..strength import MAX_STRENGTH
     choices = [DEFAULT_MODEL] + find_models(enhancer.models_dir)
 
