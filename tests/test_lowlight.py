@@ -108,3 +108,25 @@ def test_lowlight_dataset_draws_new_pairs_each_epoch_and_fixed_test_pairs(tmp_pa
         low, high = several[i]
         assert np.array_equal(low.transpose(1, 2, 0),
                               evaluation_input(high.transpose(1, 2, 0), name, ev))
+
+
+def test_light_sources_keep_the_brightest_share_and_cut_the_rest(photo):
+    """photo's columns rise in brightness left to right: the brightest 5% (the last
+    columns) keep their light times the gain; the rest is cut by 2**ev as before."""
+    from jsymnet.data.lowlight import LowLightRanges
+    ev, share, gain = -3.0, 0.05, 1.5
+    lit = srgb_to_linear(apply_params(photo, clean(ev, highlights=(share, gain))))
+    cut = srgb_to_linear(apply_params(photo, clean(ev)))
+    lin = srgb_to_linear(photo)
+    y = lin @ np.array([0.2126, 0.7152, 0.0722], np.float32)
+    top = y >= np.quantile(y, 1 - share)
+    assert np.allclose(lit[top], np.minimum(lin[top] * gain, 1.0), atol=6e-3)  # kept, 8-bit
+    dark = y < np.quantile(y, 1 - share) / 2.0           # over a stop below: untouched
+    assert np.array_equal(lit[dark], cut[dark])
+    # off by default, and never in a test input: the draws stay those of version 1
+    a = sample_params(np.random.default_rng(3))
+    b = sample_params(np.random.default_rng(3), LowLightRanges(highlights=0.0))
+    assert a == b and "highlights" not in a
+    on = LowLightRanges(identity=0.0, highlights=1.0)
+    assert "highlights" in sample_params(np.random.default_rng(3), on)
+    assert "highlights" not in sample_params(np.random.default_rng(3), on, ev=-2.0)

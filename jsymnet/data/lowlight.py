@@ -15,6 +15,11 @@ sRGB photo ``y`` in [0, 1] becomes its underexposed input ``x`` by:
    grows with the exposure cut (a darker scene is shot at a higher gain), so
    a -5 EV capture can be as noisy as their noisiest and a -0.5 EV one stays
    nearly clean.
+   *Light sources* (off unless ``highlights`` > 0): with that probability, the
+   brightest share ``q`` of the photo (by linear luminance, a soft mask one
+   stop wide) keeps its light, times a gain ``k`` >= 1, instead of being cut:
+   a night scene's lamps and windows stay bright or clip while the rest is
+   dark, which a uniform cut never shows. The target is the photo as it is.
 4. **Tone curve**: ``x = linear_to_srgb(L') ** gamma`` (a camera's or a
    phone's different rendering of the same scene).
 5. **Quantisation**: JPEG at a random quality, or 8 bits.
@@ -36,6 +41,8 @@ shot               shot-noise variance per unit signal         log-uniform in
                                                                120 ** (-ev/5)]
 gamma              tone curve exponent (prob. 0.5)             [0.85, 1.2]
 jpeg               JPEG quality (prob. 0.5; else 8 bits)       [60, 95]
+highlights         light sources kept (prob. ``highlights``)   q in [0.005, 0.05],
+                                                               k in [1, 2]
 =================  ==========================================  ===============
 
 Every draw comes from a ``numpy.random.Generator`` the caller seeds, so a
@@ -48,7 +55,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .image_io import linear_to_srgb, srgb_to_linear
+from .image_io import LUMA_709, linear_to_srgb, srgb_to_linear
 from .synthesis import name_seed
 
 LOWLIGHT_VERSION = 1
@@ -67,6 +74,9 @@ class LowLightRanges:
     gamma: tuple = (0.85, 1.2)
     jpeg_prob: float = 0.5
     jpeg: tuple = (60, 95)
+    highlights: float = 0.0             # probability of kept light sources (0: version 1)
+    highlight_share: tuple = (0.005, 0.05)
+    highlight_gain: tuple = (1.0, 2.0)
 
 
 DEFAULT_LOWLIGHT = LowLightRanges()
@@ -83,7 +93,9 @@ def noise_params(rng, ev):
 
 
 def sample_params(rng, ranges=DEFAULT_LOWLIGHT, ev=None):
-    """One random draw of every parameter; ``ev`` fixes the exposure (then never identity)."""
+    """One random draw of every parameter; ``ev`` fixes the exposure (a test input: then
+    never identity, never light sources)."""
+    fixed = ev
     if ev is None and rng.random() < ranges.identity:
         return {"identity": True}
     ev = float(rng.uniform(*ranges.ev)) if ev is None else float(ev)
@@ -92,9 +104,26 @@ def sample_params(rng, ranges=DEFAULT_LOWLIGHT, ev=None):
     gamma = float(rng.uniform(*ranges.gamma)) if rng.random() < ranges.gamma_prob else 1.0
     jpeg = int(rng.integers(ranges.jpeg[0], ranges.jpeg[1] + 1)) \
         if rng.random() < ranges.jpeg_prob else None
-    return {"identity": False, "ev": ev, "cast": tuple(float(c) for c in cast / cast.mean()),
-            "shot": shot, "read": read, "gamma": gamma, "jpeg": jpeg,
-            "noise_seed": int(rng.integers(0, 2 ** 63))}
+    params = {"identity": False, "ev": ev,
+              "cast": tuple(float(c) for c in cast / cast.mean()), "shot": shot, "read": read,
+              "gamma": gamma, "jpeg": jpeg, "noise_seed": int(rng.integers(0, 2 ** 63))}
+    if fixed is None and ranges.highlights and rng.random() < ranges.highlights:
+        # training draws only (no draw at all when off): test inputs stay version 1's
+        params["highlights"] = (float(rng.uniform(*ranges.highlight_share)),
+                                float(rng.uniform(*ranges.highlight_gain)))
+    return params
+
+
+def light_sources(lin_photo, lin_cut, share, gain):
+    """``lin_cut`` with the brightest ``share`` of ``lin_photo`` given back its light times
+    ``gain``: a soft mask, 0 one stop below the luminance quantile ``1 - share`` and 1 at
+    it, so that the kept regions have no hard rim."""
+    y = lin_photo @ np.asarray(LUMA_709, np.float32)
+    top = float(np.quantile(y, 1.0 - share))
+    if top <= 0.0:
+        return lin_cut
+    mask = np.clip(np.log2(np.maximum(y, 1e-6) / top) + 1.0, 0.0, 1.0)[..., None]
+    return lin_cut * (1.0 - mask) + lin_photo * np.float32(gain) * mask
 
 
 def apply_params(img, params):
@@ -102,8 +131,11 @@ def apply_params(img, params):
     img = np.asarray(img, dtype=np.float32)
     if params["identity"]:
         return img.copy()
-    lin = srgb_to_linear(np.clip(img, 0.0, 1.0)) * (2.0 ** params["ev"])
+    photo = srgb_to_linear(np.clip(img, 0.0, 1.0))
+    lin = photo * (2.0 ** params["ev"])
     lin = lin * np.asarray(params["cast"], dtype=np.float32)
+    if params.get("highlights"):
+        lin = light_sources(photo, lin, *params["highlights"])
     noise = np.random.default_rng(params["noise_seed"]).standard_normal(lin.shape)
     lin = lin + np.sqrt(params["shot"] * np.clip(lin, 0.0, None) + params["read"]) * noise
     out = np.power(linear_to_srgb(lin), params["gamma"])
@@ -133,5 +165,7 @@ def describe_params(params):
         return "unchanged"
     cast = "/".join(f"{c:.2f}" for c in params["cast"])
     jpeg = f"jpeg {params['jpeg']}" if params["jpeg"] is not None else "8-bit"
+    lights = ", lights {:.1%} x{:.2f}".format(*params["highlights"]) \
+        if params.get("highlights") else ""
     return (f"ev {params['ev']:+.2f}, cast {cast}, shot {params['shot']:.1e}, "
-            f"read {params['read']:.1e}, gamma {params['gamma']:.2f}, {jpeg}")
+            f"read {params['read']:.1e}, gamma {params['gamma']:.2f}, {jpeg}{lights}")
