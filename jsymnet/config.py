@@ -2,7 +2,8 @@
 
 A config file may start from another with ``base: other.yaml`` (a path
 relative to the file); its keys then override the base's, section by section.
-Every key must be in :data:`SCHEMA`; a value of the wrong type or outside its
+Every key must be in the schema (:func:`schema`: :data:`BASE_SCHEMA` and the options
+of the registered parts); a value of the wrong type or outside its
 choices is an error naming the key and the file.
 """
 import copy
@@ -20,18 +21,23 @@ class ConfigError(JsymnetError, ValueError):
 
 
 class Field:
-    """One leaf of the schema: its default, accepted types and optional choices.
+    """One leaf of the schema: its default, accepted types, choices and limits.
 
     ``choices`` is a tuple, or a function that returns them when a value is checked
-    (:func:`registered`: the names of a registry).
+    (a registry's ``names``). Limits, for numbers: ``low`` / ``high`` inclusive,
+    ``gt`` / ``lt`` exclusive; ``high`` alone is a size that a hostile or mistyped
+    file must not exceed (so that it cannot exhaust memory).
     """
 
-    def __init__(self, default, types=None, choices=None, optional=False, doc=""):
+    def __init__(self, default, types=None, choices=None, optional=False, doc="",
+                 low=None, high=None, gt=None, lt=None, meaning=None):
         self.default = default
         self.types = types or (type(default),)
         self.choices = choices
         self.optional = optional
         self.doc = doc
+        self.low, self.high, self.gt, self.lt = low, high, gt, lt
+        self.meaning = meaning   # overrides the limits' wording ("positive (or null: ...)")
 
     def check(self, key, value, where):
         if value is None and self.optional:
@@ -57,7 +63,41 @@ class Field:
         if choices is not None and value not in choices:
             raise ConfigError(f"{where}: key '{key}' must be one of "
                               f"{', '.join(map(str, choices))}; got {value!r}")
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            self._check_limits(key, value, where)
         return value
+
+    def _check_limits(self, key, value, where):
+        if self.high is not None and self.low is not None and self.low >= 1 and \
+                value > self.high:
+            raise ConfigError(f"{where}: key '{key}' is {value}, more than the {self.high} "
+                              f"jsymnet builds (the default is {self.default})")
+        low_ok = (self.low is None or value >= self.low) and (self.gt is None or value > self.gt)
+        high_ok = (self.high is None or value <= self.high) and (self.lt is None or value < self.lt)
+        if low_ok and high_ok and not value != value:  # NaN fails every limit
+            return
+        if self.low is None and self.gt is None and self.high is None and self.lt is None:
+            return
+        raise ConfigError(f"{where}: key '{key}' must be {self.wording()}, got {value}")
+
+    def wording(self):
+        """The limits in words: "at least 1", "positive", "in [0, 1)"."""
+        if self.meaning:
+            return self.meaning
+        lo = f"[{self.low}" if self.low is not None else f"({self.gt}" if self.gt is not None \
+            else None
+        hi = f"{self.high}]" if self.high is not None else f"{self.lt})" if self.lt is not None \
+            else None
+        if lo and hi and not (self.low is not None and self.low >= 1 and self.lt is None):
+            return f"in {lo}, {hi}"
+        if self.gt == 0:
+            return "positive"
+        if self.low == 0:
+            return "0 or more"
+        if self.low is not None:
+            return f"at least {self.low}"
+        return f"more than {self.gt}" if self.gt is not None else \
+            f"at most {self.high}" if self.high is not None else f"less than {self.lt}"
 
 
 def yaml11_number(text):
@@ -77,147 +117,69 @@ def _f(default, **kw):
     return Field(default, **kw)
 
 
-def registered(registry, module, populate=None):
-    """Choices that are the names of ``module``'s :class:`~jsymnet.registry.Registry`
-    ``registry``, read when a value is checked: registering a part is all it takes to make
-    it a valid value, and this module imports none of the parts. ``populate``: the module
-    whose import registers them, when that is not ``module`` itself."""
-    def names():
-        import importlib
-        if populate:
-            importlib.import_module(populate)
-        return getattr(importlib.import_module(module), registry).names()
-    return names
-
-
-SCHEMA = {
+# The sections and keys that belong to no part. The parts' own keys (a codec's, a
+# subnet's, a dataset's, a loss's, an optimiser's) are declared where each part is
+# registered (:mod:`jsymnet.registry`) and added by :func:`schema`.
+BASE_SCHEMA = {
     "name": _f("jsymnet", doc="run name"),
     "model": {
-        "codec": {
-            "type": _f("vgg", choices=registered("CODECS", "jsymnet.models.registry",
-                                                 "jsymnet.models"),
-                       doc="vgg: frozen VGG-16 conv1_1/conv1_2 (SPEC 2); haar: wavelet ablation"),
-            "weights": _f(None, types=(str,), optional=True,
-                          doc="codec weights file (jt.save of conv1_1/conv1_2); null = random"),
-            "channels": _f(64, doc="VGG codec feature channels (conv1_2 outputs)"),
-            "haar_levels": _f(1, doc="haar codec: number of 2x2 wavelet levels"),
-            "haar_mix": _f(False, doc="haar codec: follow the bands by a fixed orthogonal "
-                                      "channel rotation, so both halves of the IFT's split "
-                                      "carry brightness and colour (as VGG features do)"),
-        },
+        "codec": {},
         "ift": {
-            "num_blocks": _f(8, doc="invertible blocks (SPEC 3)"),
-            "split": _f(None, types=(int,), optional=True,
+            "num_blocks": _f(8, low=1, high=256, doc="invertible blocks (SPEC 3)"),
+            "split": _f(None, types=(int,), optional=True, low=1,
                         doc="channels of x1; null = half of the codec's channels"),
             "clamp": _f(1.0, types=(float,), doc="c in s = c * (2 sigmoid(H) - 1)"),
             "swap": _f(False, doc="exchange the halves after each block, so that every "
                                   "channel is scaled, not only shifted (needs split = half "
                                   "the channels; the release: false)"),
         },
-        "subnet": {
-            "type": _f("rram", choices=registered("SUBNETS", "jsymnet.models.registry",
-                                                  "jsymnet.models"),
-                       doc="F, G, H of each block: RRAM (paper) or a Table 2 ablation"),
-            "rounds": _f(3, doc="T, recurrent rounds of the RRAM (Eq. 5-6)"),
-            "share_weights": _f(False, doc="true: one RSCA reused T times (paper); "
-                                           "false: one per round (release)"),
-            "attention": _f(True, doc="soft channel attention in each RSCA (Eq. 8-9)"),
-            "mid_channels": _f(64, doc="RRAM width (entry conv 32 -> 64, Eq. 10)"),
-            "hidden_channels": _f(128, doc="RSCA inner width (64 -> 128 -> 64, Eq. 7)"),
-            "reduction": _f(16, doc="attention squeeze ratio (64 -> 4)"),
-            "growth": _f(32, doc="dense subnet growth channels"),
-            "entry_init": _f("xavier", choices=("xavier", "kaiming"),
-                             doc="entry conv init: xavier (what the release runs) or kaiming"),
-            "init_scale": _f(0.1, types=(float,), doc="scale of the initial conv weights"),
-            "prelu_init": _f(0.2, types=(float,), doc="initial PReLU slope"),
-        },
+        "subnet": {},
     },
     "data": {
-        "dataset": _f("lol", choices=registered("DATASETS", "jsymnet.data.datasets"),
-                      doc="lowlight: well-exposed photos, inputs synthesised on the fly"),
         "root": _f(None, types=(str,), optional=True, doc="dataset folder"),
-        "crop": _f(180, doc="training crop size"),
+        "crop": _f(180, low=1, doc="training crop size"),
         "vflip": _f(True), "hflip": _f(True), "transpose": _f(True),
-        "low": _f(None, types=(str,), optional=True, doc="folder dataset: low-light images"),
-        "high": _f(None, types=(str,), optional=True, doc="folder dataset: target images"),
-        "val_low": _f(None, types=(str,), optional=True,
-                      doc="folder dataset: low-light images of the validation pairs"),
-        "val_high": _f(None, types=(str,), optional=True,
-                       doc="folder dataset: targets of the validation pairs"),
-        "lol_split": _f("standard", choices=("standard", "paper"),
-                        doc="standard: our485/eval15; paper: 400/100 of all 500 by name"),
-        "fivek_train_count": _f(4500, doc="flat FiveK layout: first N by name train, rest test"),
-        "sample_size": _f(320, doc="sample set: long side of the photos, pixels"),
-        "sample_variants": _f([4, 2], types=(list,),
-                              doc="sample set: distorted inputs per train / test photo"),
-        "lowlight_train": _f(["train"], types=(list,),
-                             doc="lowlight dataset: folders under data.root to train on"),
-        "lowlight_test": _f(["test"], types=(list,),
-                            doc="lowlight dataset: folders under data.root to test on"),
-        "lowlight_test_ev": _f(-2.0, types=(float, list),
-                               doc="lowlight dataset: exposure change of the test inputs; a "
-                                   "list: test photo i at the (i mod length)-th of them"),
-        "lowlight_identity": _f(0.1, types=(float,),
-                                doc="lowlight dataset: share of training pairs left unchanged "
-                                    "(a photo that needs nothing must come out as it went in)"),
-        "brackets_identity": _f(0.0, types=(float,),
-                                doc="brackets dataset: share of training pairs that are a "
-                                    "bracket's target paired with itself"),
-        "brackets_max_luma": _f(None, types=(float,), optional=True,
-                                doc="brackets dataset: train only on darker frames whose mean "
-                                    "luma is at most this; null: every frame >= 1 EV darker"),
-        "val_fraction": _f(None, types=(float,), optional=True,
+        "val_fraction": _f(None, types=(float,), optional=True, low=0.0, lt=1.0,
                            doc="hold out this share of the pairs (whole scenes where the "
                                "dataset knows them) for validation, by a name-stable rule; "
                                "null: the dataset's own split (brackets: 0.2)"),
-        "mix": _f([], types=(list,),
-                  doc="mix dataset: a list of data sections, each with a 'weight' (its share "
-                      "of the training pairs) and the keys of its own dataset"),
-        "eval_max_side": _f(None, types=(int,), optional=True,
+        "eval_max_side": _f(None, types=(int,), optional=True, low=1,
                             doc="downscale test pairs to this long side (quick runs; not "
                                 "the paper protocol)"),
     },
     "train": {
-        "batch_size": _f(2),
+        "batch_size": _f(2, low=1),
         "seed": _f(0),
         "loss": {
-            "type": _f("l2", choices=("l2", "l1", "psnr"), doc="Eq. 13-14; l1/psnr ablations"),
-            "psnr_max_db": _f(80.0, types=(float,),
-                              doc="psnr loss: the PSNR at which an image's loss stops "
-                                  "improving (80: the ablation's eps 1e-8)"),
-            "lambda_enhance": _f(1.0, types=(float,), doc="lambda_H, Eq. 12"),
-            "lambda_degrade": _f(1.0, types=(float,), doc="lambda_L, Eq. 12; 0 = no backward loss"),
+            "lambda_enhance": _f(1.0, types=(float,), low=0.0, doc="lambda_H, Eq. 12"),
+            "lambda_degrade": _f(1.0, types=(float,), low=0.0,
+                                 doc="lambda_L, Eq. 12; 0 = no backward loss"),
             "quantize_target": _f(True, doc="degrade Q(x_HQ): round to 1/255, straight-through"),
         },
         "optim": {
-            "type": _f("adam", choices=("adam", "adam_jittor"),
-                       doc="adam: torch.optim.Adam's update, as the release trains; "
-                           "adam_jittor: jt.optim.Adam's (eps outside the bias correction)"),
-            "lr": _f(2e-4, types=(float,)),
-            "betas": _f([0.9, 0.999], types=(list,)),
-            "eps": _f(1e-8, types=(float,), doc="Adam's epsilon (torch's default)"),
-            "weight_decay": _f(1e-5, types=(float,)),
-            "grad_clip": _f(10.0, types=(float,), optional=True, doc="max gradient norm"),
+            "grad_clip": _f(10.0, types=(float,), optional=True, gt=0.0,
+                            meaning="positive (or null: no clipping)", doc="max gradient norm"),
         },
         "schedule": {
             "unit": _f("epoch", choices=("epoch", "iter")),
-            "total": _f(250, doc="epochs or iterations to train"),
+            "total": _f(250, low=1, doc="epochs or iterations to train"),
             "milestones": _f([100, 200], types=(list,), doc="where the lr is multiplied by gamma"),
-            "gamma": _f(0.5, types=(float,)),
+            "gamma": _f(0.5, types=(float,), gt=0.0),
         },
         "memory_efficient": _f(True, doc="reversible backward through the IFT: the same "
                                "gradients in about 1/8 of the memory, about 30% slower"),
-        "val_every": _f(1000, doc="iterations between validations (0 = only at the end)"),
-        "save_every": _f(1000, doc="iterations between checkpoints (0 = only at the end)"),
-        "val_limit": _f(None, types=(int,), optional=True,
+        "val_every": _f(1000, low=0, doc="iterations between validations (0 = only at the end)"),
+        "save_every": _f(1000, low=0,
+                         doc="iterations between checkpoints (0 = only at the end)"),
+        "val_limit": _f(None, types=(int,), optional=True, low=1,
                         doc="validate on the first N test pairs only; null = all"),
         "val_split": _f("test", choices=("test", "train"),
                         doc="which split of data.dataset validation scores"),
-        "log_every": _f(10, doc="iterations between training lines in log.jsonl"),
-        "keep_every": _f(0, doc="also keep iter_<N>.pkl every N iterations (0 = only "
-                                "latest/best/final)"),
+        "log_every": _f(10, low=1, doc="iterations between training lines in log.jsonl"),
+        "keep_every": _f(0, low=0, doc="also keep iter_<N>.pkl every N iterations (0 = only "
+                                       "latest/best/final)"),
         "cache_images": _f(False, doc="keep decoded training images in memory (small sets)"),
-        "ema": _f(0.0, types=(float,),
+        "ema": _f(0.0, types=(float,), low=0.0, lt=1.0,
                   doc="decay of an exponential moving average of the weights (e.g. 0.999), "
                       "which validation scores and best/final.pkl hold; 0 = off"),
         "init": _f(None, types=(str,), optional=True,
@@ -232,11 +194,60 @@ SCHEMA = {
     },
 }
 
+# Where each registry's parts go: (section path, registry, type key, default part, doc).
+PART_SECTIONS = (
+    (("model", "codec"), "CODECS", "type", "vgg",
+     "vgg: frozen VGG-16 conv1_1/conv1_2 (SPEC 2); haar: wavelet ablation"),
+    (("model", "subnet"), "SUBNETS", "type", "rram",
+     "F, G, H of each block: RRAM (paper) or a Table 2 ablation"),
+    (("data",), "DATASETS", "dataset", "lol",
+     "lowlight: well-exposed photos, inputs synthesised on the fly"),
+    (("train", "loss"), "LOSSES", "type", "l2", "Eq. 13-14; l1/psnr ablations"),
+    (("train", "optim"), "OPTIMIZERS", "type", "adam",
+     "adam: torch.optim.Adam's update, as the release trains; adam_jittor: "
+     "jt.optim.Adam's (eps outside the bias correction)"),
+)
 
-def defaults(schema=SCHEMA):
-    """The full default configuration as a plain dict."""
+
+def schema():
+    """The whole schema: :data:`BASE_SCHEMA` with, in each part's section, its ``type`` key
+    (the registered names) and every registered part's options (:mod:`jsymnet.registry`).
+    Registering a part is all it takes to make its name and its keys valid."""
+    from . import registry
+    out = copy.deepcopy(BASE_SCHEMA)
+    for path, table_name, type_key, default, doc in PART_SECTIONS:
+        table = getattr(registry, table_name)
+        node = out
+        for part in path:
+            node = node[part]
+        fixed = dict(node)
+        node.clear()
+        node[type_key] = _f(default, choices=table.names, doc=doc)
+        for key, field in table.options().items():
+            if key in fixed or key == type_key:
+                raise ConfigError(f"{table.kind} option {key!r} is a key of "
+                                  f"'{'.'.join(path)}' already; give the option another name")
+            node[key] = field
+        node.update(fixed)
+    return out
+
+
+def part_of(cfg_section, path):
+    """(registry, chosen name) of a validated section at ``path`` (``("model", "subnet")``)."""
+    from . import registry
+    for p, table_name, type_key, _, _ in PART_SECTIONS:
+        if p == tuple(path):
+            return getattr(registry, table_name), cfg_section[type_key]
+    raise KeyError(path)
+
+
+def defaults(schema_=None):
+    """The full default configuration (of ``schema_``, a part of :func:`schema`) as a plain
+    dict."""
+    if schema_ is None:
+        schema_ = schema()
     return {k: defaults(v) if isinstance(v, dict) else copy.deepcopy(v.default)
-            for k, v in schema.items()}
+            for k, v in schema_.items()}
 
 
 def _merge(base, over):
@@ -325,103 +336,79 @@ def load_config(cfg=None, overrides=None):
         raise ConfigError(f"a config is a YAML path or a dict, got {type(cfg).__name__}")
     if overrides:
         raw = _merge(raw, overrides)
-    cfg = _validate(raw, SCHEMA, where)
-    _check_consistency(cfg, where)
+    full = schema()
+    cfg = _validate(raw, full, where)
+    _check_consistency(cfg, where, full)
+    return _chosen_only(cfg, raw)
+
+
+def _chosen_only(cfg, raw):
+    """``cfg`` with each part section holding the keys the raw config gave and the
+    defaults of the part it chooses, not the defaults of every registered part: a config
+    written by a process that imported a part of its own (``--import``) still loads where
+    that part is unknown, unless it uses it."""
+    for path, *_ in PART_SECTIONS:
+        parent, given = cfg, raw
+        for part in path[:-1]:
+            parent, given = parent[part], (given or {}).get(part)
+        given = (given or {}).get(path[-1]) if isinstance(given, dict) else None
+        parent[path[-1]] = chosen_keys(parent[path[-1]], path,
+                                       set(given) if isinstance(given, dict) else ())
     return cfg
 
 
-SIZE_LIMITS = {"model.ift.num_blocks": 256, "model.subnet.rounds": 64,
-               "model.subnet.mid_channels": 4096, "model.subnet.hidden_channels": 4096,
-               "model.subnet.reduction": 4096, "model.codec.channels": 4096,
-               "model.codec.haar_levels": 8}
-
-
-def _paper_value(key):
-    node = defaults()
-    for part in key.split("."):
+def chosen_keys(section, path, explicit=()):
+    """A validated part ``section`` (at ``path``) reduced to the keys that are no part's,
+    the type key, the options of the part it chooses and the ``explicit`` keys (those a
+    config wrote)."""
+    table, name = part_of(section, path)
+    node = BASE_SCHEMA
+    for part in path:
         node = node[part]
-    return node
+    keep = set(node) | set(table.options(name)) | set(explicit) | {_type_key(path)}
+    if path == ("data",) and name == "mix":   # its entries inherit the keys of their datasets
+        for entry in section.get("mix") or []:
+            if isinstance(entry, dict) and entry.get("dataset") in table:
+                keep |= set(table.options(entry["dataset"]))
+    return {k: v for k, v in section.items() if k in keep}
 
 
-def _check_consistency(cfg, where):
-    model = cfg["model"]
-    positive = [("model.ift.num_blocks", model["ift"]["num_blocks"]),
-                ("model.subnet.rounds", model["subnet"]["rounds"]),
-                ("model.subnet.mid_channels", model["subnet"]["mid_channels"]),
-                ("model.subnet.hidden_channels", model["subnet"]["hidden_channels"]),
-                ("model.subnet.reduction", model["subnet"]["reduction"]),
-                ("model.codec.channels", model["codec"]["channels"]),
-                ("model.codec.haar_levels", model["codec"]["haar_levels"])]
-    for key, value in positive:
-        if value < 1:
-            raise ConfigError(f"{where}: key '{key}' must be at least 1, got {value}")
-        if value > SIZE_LIMITS[key]:  # a hostile or mistyped file must not exhaust memory
-            raise ConfigError(f"{where}: key '{key}' is {value}, more than the "
-                              f"{SIZE_LIMITS[key]} jsymnet builds (the paper uses "
-                              f"{_paper_value(key)})")
-    split = model["ift"]["split"]
-    if split is not None and split < 1:
-        raise ConfigError(f"{where}: key 'model.ift.split' must be at least 1, got {split}")
-    if model["subnet"]["mid_channels"] // model["subnet"]["reduction"] < 1:
-        raise ConfigError(f"{where}: key 'model.subnet.reduction' ({model['subnet']['reduction']}) "
-                          f"exceeds model.subnet.mid_channels ({model['subnet']['mid_channels']})")
-    if len(cfg["data"]["sample_variants"]) != 2 or min(cfg["data"]["sample_variants"]) < 1:
-        raise ConfigError(f"{where}: key 'data.sample_variants' must hold two counts >= 1 "
-                          f"(per train photo, per test photo)")
-    for key in ("crop", "sample_size", "fivek_train_count"):
-        if cfg["data"][key] < 1:
-            raise ConfigError(f"{where}: key 'data.{key}' must be at least 1, "
-                              f"got {cfg['data'][key]}")
-    _check_data(cfg["data"], where)
+def _type_key(path):
+    return next(t for p, _, t, _, _ in PART_SECTIONS if p == tuple(path))
+
+
+def data_section(data, dataset):
+    """The validated ``data`` section ``data`` made for ``dataset`` (its keys kept, the
+    new dataset's filled with their defaults): what a command that scores another
+    dataset than the config's uses."""
+    if dataset == data.get("dataset"):
+        return data
+    out = _validate(dict(data, dataset=dataset), schema()["data"], "config", "data.")
+    return chosen_keys(out, ("data",), set(data))
+
+
+def _check_consistency(cfg, where, full):
+    """What one key's field cannot say: relations between keys, and each chosen part's
+    own check (registered with it)."""
+    for path, *_ in PART_SECTIONS:
+        section = cfg
+        for part in path:
+            section = section[part]
+        table, name = part_of(section, path)
+        table.check(name, section, where)
+    _check_data(cfg["data"], where, full)
     train = cfg["train"]
-    for key in ("batch_size", "log_every"):
-        if train[key] < 1:
-            raise ConfigError(f"{where}: key 'train.{key}' must be at least 1, got {train[key]}")
-    for key in ("val_every", "save_every", "keep_every"):
-        if train[key] < 0:
-            raise ConfigError(f"{where}: key 'train.{key}' must be 0 or more, got {train[key]}")
-    if train["schedule"]["total"] < 1:
-        raise ConfigError(f"{where}: key 'train.schedule.total' must be at least 1, "
-                          f"got {train['schedule']['total']}")
     if list(train["schedule"]["milestones"]) != sorted(train["schedule"]["milestones"]):
         raise ConfigError(f"{where}: key 'train.schedule.milestones' must be increasing, "
                           f"got {train['schedule']['milestones']}")
-    if train["optim"]["lr"] <= 0:
-        raise ConfigError(f"{where}: key 'train.optim.lr' must be positive, "
-                          f"got {train['optim']['lr']}")
-    betas = train["optim"]["betas"]
-    if len(betas) != 2 or not all(0 <= b < 1 for b in betas):
-        raise ConfigError(f"{where}: key 'train.optim.betas' must hold two numbers in [0, 1), "
-                          f"got {betas}")
-    checks = [("train.optim.eps", train["optim"]["eps"], "positive", lambda v: v > 0),
-              ("train.optim.weight_decay", train["optim"]["weight_decay"], "0 or more",
-               lambda v: v >= 0),
-              ("train.optim.grad_clip", train["optim"]["grad_clip"], "positive (or null: no "
-               "clipping)", lambda v: v is None or v > 0),
-              ("train.schedule.gamma", train["schedule"]["gamma"], "positive", lambda v: v > 0),
-              ("train.ema", train["ema"], "in [0, 1)", lambda v: 0 <= v < 1),
-              ("train.loss.psnr_max_db", train["loss"]["psnr_max_db"], "positive",
-               lambda v: v > 0),
-              ("train.loss.lambda_enhance", train["loss"]["lambda_enhance"], "0 or more",
-               lambda v: v >= 0),
-              ("train.loss.lambda_degrade", train["loss"]["lambda_degrade"], "0 or more",
-               lambda v: v >= 0)]
-    for key, value, meaning, ok in checks:
-        if not ok(value):
-            raise ConfigError(f"{where}: key '{key}' must be {meaning}, got {value}")
 
 
-def _check_data(data, where, prefix="data"):
-    for key in ("lowlight_identity", "brackets_identity"):
-        if not 0.0 <= data[key] <= 1.0:
-            raise ConfigError(f"{where}: key '{prefix}.{key}' must be in [0, 1], got {data[key]}")
-    if data["val_fraction"] is not None and not 0.0 <= data["val_fraction"] < 1.0:
-        raise ConfigError(f"{where}: key '{prefix}.val_fraction' must be in [0, 1), got "
-                          f"{data['val_fraction']}")
-    if (data["dataset"] == "mix") != bool(data["mix"]):
-        raise ConfigError(f"{where}: data.dataset 'mix' and a non-empty data.mix go together "
-                          f"(got dataset {data['dataset']!r} with {len(data['mix'])} mix "
-                          f"entries)")
+def _check_data(data, where, full, prefix="data"):
+    if data["dataset"] != "mix":
+        return   # data.mix belongs to the mix dataset: another one ignores it
+    if not data.get("mix"):
+        raise ConfigError(f"{where}: data.dataset 'mix' needs the datasets it mixes: a "
+                          f"non-empty data.mix, each entry with 'dataset' and 'weight'")
     for i, entry in enumerate(data["mix"]):
         name = f"{prefix}.mix[{i}]"
         if not isinstance(entry, dict) or "dataset" not in entry or "weight" not in entry:
@@ -433,13 +420,17 @@ def _check_data(data, where, prefix="data"):
                               f"{weight!r}")
         if entry["dataset"] == "mix":
             raise ConfigError(f"{where}: {name}: a mix cannot hold another mix")
-        _check_data(_mix_part(data, entry, where, name + "."), where, name)
+        part = _mix_part(data, entry, where, name + ".", full)
+        table, chosen = part_of(part, ("data",))
+        table.check(chosen, part, where)
+        _check_data(part, where, full, name)
 
 
-def _mix_part(data, entry, where="config", prefix="data.mix."):
+def _mix_part(data, entry, where="config", prefix="data.mix.", full=None):
     base = {k: v for k, v in data.items() if k != "mix"}
-    part = _validate(_merge(base, {k: v for k, v in entry.items() if k != "weight"}),
-                     SCHEMA["data"], where, prefix)
+    merged = _merge(base, {k: v for k, v in entry.items() if k != "weight"})
+    part = chosen_keys(_validate(merged, (full or schema())["data"], where, prefix), ("data",),
+                       set(merged))
     if "root" in entry and entry["root"] and data.get("root"):  # relative to the mix's root
         part["root"] = str(Path(data["root"]) / entry["root"])
     return part

@@ -86,6 +86,21 @@ def enhance_image(model, img):
     return out, time.perf_counter() - start
 
 
+def score_pair(model, low, high, convention=metrics.RELEASE, lpips=False):
+    """Enhance one H x W x 3 float input and score its 8-bit output against ``high`` (SPEC
+    7): the one enhance-and-score step of ``tools/test.py`` (:func:`evaluate`) and of the
+    trainer's validation. Returns (output as uint8, {"psnr", "ssim", "input_psnr",
+    "input_ssim", "seconds"}, with "lpips" and "input_lpips" when ``lpips``)."""
+    out, seconds = enhance_image(model, low)
+    out_u8 = to_uint8(out)
+    p, s = metrics.psnr_ssim(out_u8, high, convention)
+    p0, s0 = metrics.psnr_ssim(low, high, convention)
+    row = {"psnr": p, "ssim": s, "input_psnr": p0, "input_ssim": s0, "seconds": seconds}
+    if lpips:
+        row.update(lpips=metrics.lpips(out_u8, high), input_lpips=metrics.lpips(low, high))
+    return out_u8, row
+
+
 def labelled(img, label, height):
     h, w = img.shape[:2]
     width = max(1, round(w * height / h))
@@ -148,16 +163,10 @@ def evaluate(model, pairs, out_dir, convention=metrics.RELEASE, limit=None, max_
     bar = tqdm(pairs, desc="enhance", unit="img", disable=not progress, dynamic_ncols=True)
     for pair in bar:
         low, high = read_pair(pair, max_side)
-        out, seconds = enhance_image(model, low)
-        out_u8 = to_uint8(out)
-        p, s = metrics.psnr_ssim(out_u8, high, convention)
-        p0, s0 = metrics.psnr_ssim(low, high, convention)
+        out_u8, scores = score_pair(model, low, high, convention, lpips)
+        p = scores["psnr"]
         rows.append({"name": pair.name, "width": low.shape[1], "height": low.shape[0],
-                     "psnr": p, "ssim": s, "input_psnr": p0, "input_ssim": s0,
-                     "seconds": seconds})
-        if lpips:
-            rows[-1].update(lpips=metrics.lpips(out_u8, high),
-                            input_lpips=metrics.lpips(low, high))
+                     **scores})
         bar.set_postfix(psnr=f"{_mean([r['psnr'] for r in rows]):.2f}")
         if save_images:
             meta = read_meta(pair.low).for_output((out_u8.shape[1], out_u8.shape[0]),

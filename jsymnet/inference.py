@@ -50,17 +50,18 @@ import numpy as np
 from .errors import JsymnetError
 from .checkpoint import DEFAULT_WEIGHTS, default_weights, load_model
 from .data.colour import profile_for
-from .data.image_io import load_cmyk, load_image, rgb_to_gray, to_uint16, to_uint8
+from .data.image_io import (ImageReadError, load_cmyk, load_image, rgb_of, rgb_to_gray, split_image,
+                            to_uint16, to_uint8, unit_float)
 from .data.metadata import PhotoMeta, exif_bytes, meta_of_pil, read_meta
 from .models.dsn import DeepSymmetricNet
 from .models.stages import EAGER
 from .resources import resolve_file
 from .runtime import use_device
 from .strength import apply_strength, check_strength
-from .tiling import DEFAULT_RAM_BUDGET_GB, TiledRunner
+from .tiling import (DEFAULT_RAM_BUDGET_GB, DEFAULT_TILE, TileOptions,  # noqa: F401 (API)
+                     auto_max_megapixels)
 from .utils import malloc_tuning
 
-DEFAULT_TILE = 1024            # interior tile side, image pixels
 DEFAULT_MAX_MEGAPIXELS = None  # None: auto_max_megapixels(model); larger photos are tiled
 DIRECTIONS = ("enhance", "degrade")
 RANDOM_WEIGHTS = "random"
@@ -141,31 +142,15 @@ def software_tag(weights=None, direction="enhance"):
            f"model {model}"
 
 
-def auto_max_megapixels(model, base=2.0):
-    """Largest photo run in one piece when no limit is given: ``base`` MP for the small models.
-
-    Scaled by the widest feature map per image pixel (the sample model: 32
-    channels at a quarter of the pixels, 8 per pixel; the default model: 64 at
-    a sixteenth, 4 per pixel, capped at ``base``; the release VGG model:
-    128 per pixel, so 16 times less, but at least 0.25 MP: a 600 x 400 LOL
-    photo runs in one piece).
-    """
-    widest = max(model.widest_channels(), int(model.codec.out_channels))
-    per_pixel = widest / float(model.codec.size_divisor) ** 2
-    return max(0.25, min(base, base * 8.0 / per_pixel))
-
-
-def run_rgb(model, rgb, direction="enhance", tile=None, tile_overlap=0,
-            max_megapixels=DEFAULT_MAX_MEGAPIXELS, ram_budget_gb=DEFAULT_RAM_BUDGET_GB,
-            progress=None, strength=1.0):
+def run_rgb(model, rgb, direction="enhance", tiling=None, progress=None, strength=1.0):
     """float32 H x W x 3 in [0, 1] -> the network's output, clipped to [0, 1].
 
     ``strength`` (:mod:`jsymnet.strength`): 0 returns the input (the network does not
-    run), 1 the output, between them a linear-light blend. Tiled (exactly,
-    :class:`~jsymnet.tiling.TiledRunner`) when ``tile`` is set
-    or the photo has more than ``max_megapixels`` megapixels (None:
-    :func:`auto_max_megapixels`; then with :data:`DEFAULT_TILE`); otherwise one
-    pass over the whole image.
+    run), 1 the output, between them a linear-light blend. ``tiling``: a
+    :class:`~jsymnet.tiling.TileOptions` (None: its defaults): tiled exactly when it
+    says so (every photo with a ``tile``, else those above ``max_megapixels``);
+    otherwise one pass over the whole image. ``progress(done, total)`` follows the
+    tiled passes.
     """
     if direction not in DIRECTIONS:
         raise EnhanceError(f"direction must be one of {DIRECTIONS}, got {direction!r}")
@@ -175,15 +160,10 @@ def run_rgb(model, rgb, direction="enhance", tile=None, tile_overlap=0,
         raise EnhanceError(f"expected an H x W x 3 image, got shape {rgb.shape}")
     if strength == 0.0:
         return apply_strength(rgb, rgb, 0.0)
-    h, w = rgb.shape[:2]
-    if max_megapixels is None:
-        max_megapixels = auto_max_megapixels(model)
-    if tile is None and h * w > max_megapixels * 1e6:
-        tile = DEFAULT_TILE
+    tiling = tiling or TileOptions()
+    tile = tiling.tile_for(model, *rgb.shape[:2])
     if tile:
-        runner = TiledRunner(model, tile=tile, overlap=tile_overlap,
-                             ram_budget_gb=ram_budget_gb, progress=progress)
-        out = runner.run(rgb, reverse=direction == "degrade")
+        out = tiling.runner(model, tile, progress).run(rgb, reverse=direction == "degrade")
     else:
         with jt.no_grad():   # block by block (EAGER), so one block's buffers live at a time
             x = jt.array(np.ascontiguousarray(rgb.transpose(2, 0, 1))[None])
@@ -223,11 +203,10 @@ class PhotoResult:
     notes: list = field(default_factory=list)
 
 
-def run_photo(path, model, direction="enhance", tile=None, tile_overlap=0,
-              max_megapixels=DEFAULT_MAX_MEGAPIXELS, ram_budget_gb=DEFAULT_RAM_BUDGET_GB,
-              progress=None, strength=1.0):
+def run_photo(path, model, direction="enhance", tiling=None, progress=None, strength=1.0):
     """Read a photo file (EXIF orientation applied), convert it from its ICC profile to
-    sRGB when it has another one, run :func:`run_rgb`, convert the result back; returns a
+    sRGB when it has another one, run :func:`run_rgb` (``tiling``, ``progress``,
+    ``strength``: its own), convert the result back; returns a
     :class:`PhotoResult`. CMYK files with a CMYK profile stay CMYK; without one they are
     the decoder's RGB, taken as sRGB."""
     loaded = load_image(path)
@@ -244,8 +223,7 @@ def run_photo(path, model, direction="enhance", tile=None, tile_overlap=0,
         srgb = profile.to_srgb(native, loaded.bits)
     else:
         native, srgb = (loaded.rgb[:, :, 0] if loaded.gray else loaded.rgb), loaded.rgb
-    out = run_rgb(model, srgb, direction, tile, tile_overlap, max_megapixels, ram_budget_gb,
-                  progress, strength=strength)
+    out = run_rgb(model, srgb, direction, tiling=tiling, progress=progress, strength=strength)
     if profile is not None:
         native_out = profile.from_srgb(out, loaded.bits)
     else:
@@ -272,37 +250,20 @@ def pil_info(meta):
 
 
 def _split_array(arr):
-    """(rgb float32, alpha as given or None, gray?, dtype) from an image array."""
+    """(rgb float32, alpha as given or None, gray?, dtype) of an image array, by
+    :mod:`jsymnet.data.image_io`'s conversion (:func:`~jsymnet.data.image_io.split_image`,
+    :func:`~jsymnet.data.image_io.unit_float`)."""
     arr = np.asarray(arr)
-    if arr.dtype == np.uint8:
-        scale = 255.0
-    elif arr.dtype == np.uint16:
-        scale = 65535.0
-    elif np.issubdtype(arr.dtype, np.floating):
-        scale = 1.0
-        if arr.size and (not np.isfinite(arr).all() or arr.min() < 0 or arr.max() > 1):
-            raise EnhanceError("float images must hold values in [0, 1] (divide 8-bit data "
-                               "by 255, or pass the uint8 array itself)")
-    else:
+    if arr.dtype not in (np.uint8, np.uint16) and not np.issubdtype(arr.dtype, np.floating):
         raise EnhanceError(f"unsupported pixel type {arr.dtype}: use uint8, uint16 or float "
                            f"in [0, 1]")
-    if arr.ndim == 3 and arr.shape[2] == 1:
-        arr = arr[:, :, 0]
-    if arr.ndim == 2:
-        gray, alpha, color = True, None, arr[:, :, None]
-    elif arr.ndim == 3 and arr.shape[2] in (3, 4):
-        gray, color = False, arr[:, :, :3]
-        alpha = arr[:, :, 3] if arr.shape[2] == 4 else None
-    elif arr.ndim == 3 and arr.shape[2] == 2:
-        gray, color, alpha = True, arr[:, :, :1], arr[:, :, 1]
-    else:
-        raise EnhanceError(f"expected an H x W, H x W x 3 or H x W x 4 image, got shape "
-                           f"{arr.shape}")
+    try:
+        colour, alpha, gray = split_image(arr, "image array")
+        rgb = rgb_of(unit_float(colour, "image array"))
+    except ImageReadError as exc:
+        raise EnhanceError(str(exc)) from None
     if min(arr.shape[:2]) < 1:
         raise EnhanceError(f"empty image: shape {arr.shape}")
-    rgb = color.astype(np.float32) / np.float32(scale)
-    if rgb.shape[2] == 1:
-        rgb = np.repeat(rgb, 3, axis=2)
     return rgb, alpha, gray, arr.dtype
 
 
@@ -429,9 +390,9 @@ def enhance(image, weights=None, device=None, tile=None, direction="enhance", *,
     strength = check_strength(strength)
     if device is not None:
         use_device(device)
-    kw = dict(model=get_model(weights), direction=direction, tile=tile,
-              tile_overlap=tile_overlap, max_megapixels=max_megapixels,
-              ram_budget_gb=ram_budget_gb, progress=progress, strength=strength)
+    tiling = TileOptions(tile, tile_overlap, max_megapixels, ram_budget_gb)
+    kw = dict(model=get_model(weights), direction=direction, tiling=tiling,
+              progress=progress, strength=strength)
     if isinstance(image, (str, Path)):
         result = run_photo(image, **kw)
         for note in result.notes:

@@ -1,7 +1,34 @@
-"""Bidirectional loss of SPEC section 5 (paper Eq. 12-14) and its Table 2 ablations."""
+"""Bidirectional loss of SPEC section 5 (paper Eq. 12-14) and its Table 2 ablations.
+
+The per-direction distances are pure functions ``fn(pred, target, **options)``,
+registered in :data:`~jsymnet.registry.LOSSES` with the ``train.loss`` keys they read
+(:func:`register_loss`): a distance of your own is one decorated function.
+"""
+from dataclasses import dataclass, field
 from functools import partial
+from typing import Callable
 
 import jittor as jt
+
+from .config import Field
+from .registry import LOSSES
+
+
+@dataclass(frozen=True)
+class LossKind:
+    """A registered distance: ``fn(pred, target, **keywords)``, ``keywords`` mapping each
+    keyword of ``fn`` to a function of the ``train.loss`` section that gives its value."""
+    fn: Callable
+    keywords: dict = field(default_factory=dict)
+
+
+def register_loss(name, options=None, check=None, **keywords):
+    """``@register_loss(name, options={key: Field}, keyword=lambda section: value)`` on
+    ``fn(pred, target, ...)``: the distance ``train.loss.type: name`` selects."""
+    def deco(fn):
+        LOSSES.register(name, LossKind(fn, keywords), options=options, check=check)
+        return fn
+    return deco
 
 
 def quantize(x):
@@ -15,16 +42,25 @@ def _per_image(err):
     return err.reshape(err.shape[0], -1).sum(dim=1).mean()
 
 
+@register_loss("l2")
 def l2(pred, target):
     """Per-image sum of squared error over C, H, W, then the mean over the batch (release)."""
     return _per_image((pred - target).sqr())
 
 
+@register_loss("l1")
 def l1(pred, target):
     """The "L1 loss" ablation: per-image sum of absolute error, mean over the batch."""
     return _per_image((pred - target).abs())
 
 
+PSNR_MAX_DB = Field(80.0, types=(float,), gt=0.0,
+                    doc="psnr loss: the PSNR at which an image's loss stops improving (80: "
+                        "the ablation's eps 1e-8)")
+
+
+@register_loss("psnr", options={"psnr_max_db": PSNR_MAX_DB},
+               eps=lambda section: 10.0 ** (-section["psnr_max_db"] / 10.0))
 def psnr_loss(pred, target, eps=1e-8):
     """The "PSNR loss" ablation: minus the mean per-image PSNR (data range 1).
 
@@ -39,15 +75,16 @@ def psnr_loss(pred, target, eps=1e-8):
     return (10.0 * jt.log(mse + eps) / jt.log(jt.array(10.0))).mean()
 
 
-LOSSES = {"l2": l2, "l1": l1, "psnr": psnr_loss}
-
-
 def loss_function(cfg):
-    """The per-direction loss ``fn(pred, target)`` the ``train.loss`` section names; the
-    psnr distance with its cap, ``eps = 10^(-psnr_max_db / 10)``."""
-    if cfg["type"] == "psnr":
-        return partial(psnr_loss, eps=10.0 ** (-cfg["psnr_max_db"] / 10.0))
-    return LOSSES[cfg["type"]]
+    """The per-direction loss ``fn(pred, target)`` the ``train.loss`` section names, with
+    the keywords its registration reads from the section (psnr: its cap,
+    ``eps = 10^(-psnr_max_db / 10)``)."""
+    kind = LOSSES.get(cfg["type"])
+    if not kind.keywords:
+        return kind.fn
+    section = {k: f.default for k, f in LOSSES.options(cfg["type"]).items()}
+    section.update(cfg)     # a section made for another distance: this one's defaults
+    return partial(kind.fn, **{k: value(section) for k, value in kind.keywords.items()})
 
 
 def loss_terms(x_lq, x_hq, cfg):

@@ -32,7 +32,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .data.image_io import to_uint8
+from .data.image_io import LUMA_601, to_uint8
 from .errors import JsymnetError
 
 SSIM_WINDOW = 11
@@ -76,7 +76,7 @@ def _gt_mean_scale(output, target):
         if output.dtype != np.uint8 else output.astype(np.float64) / 255.0
     tgt = target.astype(np.float64) / 255.0 if target.dtype == np.uint8 else \
         np.clip(target.astype(np.float64), 0.0, 1.0)
-    gray = np.array([0.299, 0.587, 0.114])
+    gray = LUMA_601.astype(np.float64)
     mean_out = float((out @ gray).mean())
     mean_tgt = float((tgt @ gray).mean())
     return np.clip(out * (mean_tgt / max(mean_out, 1e-12)), 0.0, 1.0)

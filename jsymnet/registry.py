@@ -1,27 +1,59 @@
-"""Name -> thing tables, so that configs and command lines name parts by string.
+"""Name -> part tables: configs and command lines name parts by string.
 
-One mechanism serves every kind of part (codecs and coupling subnets in
-:mod:`jsymnet.models.registry`, datasets in :mod:`jsymnet.data.datasets`)::
+One mechanism serves every kind of part. Each table is defined here, with the
+config section its parts' options live in and the package that holds the built-in
+parts:
 
-    CODECS = Registry("codec")
+===============  ==================  ======================  =========================
+table            config key          built-ins               a part is
+===============  ==================  ======================  =========================
+``CODECS``       ``model.codec``     ``jsymnet.models``      a class with
+                                                             ``from_config(section,
+                                                             load_weights)``
+``SUBNETS``      ``model.subnet``    ``jsymnet.models``      a class ``cls(in_channels,
+                                                             out_channels, section)``
+``DATASETS``     ``data``            ``jsymnet.data``        a
+                                                             :class:`~jsymnet.data.
+                                                             datasets.DatasetKind`
+``LOSSES``       ``train.loss``      ``jsymnet.losses``      a :class:`~jsymnet.losses.
+                                                             LossKind`
+``OPTIMIZERS``   ``train.optim``     ``jsymnet.engine.optim``  a class ``cls(params,
+                                                             **options)``
+===============  ==================  ======================  =========================
 
-    @CODECS.register("vgg")
-    class VGGCodec: ...
+A part registers itself, and declares its options beside itself::
 
-    CODECS.get("vgg")        # VGGCodec
-    "vgg" in CODECS          # True
-    CODECS.names()           # ['vgg', ...] in registration order
+    from jsymnet.config import Field
+    from jsymnet.registry import SUBNETS
 
-Adding a part is its registration alone: whatever lists the choices (config
-validation, ``--help``) reads them from the registry.
+    @SUBNETS.register("tiny", options={"tiny_width": Field(16, low=1, high=4096)})
+    class Tiny(jt.Module):
+        def __init__(self, in_channels, out_channels, section): ...
+
+The config schema is assembled from the tables (:func:`jsymnet.config.schema`):
+the section's ``type`` key takes the registered names, and every registered option
+becomes a key of the section, checked by its :class:`~jsymnet.config.Field`
+(type, choices, limits). An option two parts share (``init_scale``) must be the
+same field. ``check(section, where)``, registered with a part, runs when a config
+chooses that part (relations between its options).
+
+A table imports its built-in package the first time it is read, and a package
+imports every module of its folder (:func:`import_parts`), so a part in a new
+module of ``jsymnet/models/`` or ``jsymnet/data/`` is registered without an edit
+anywhere else. A part of your own, outside the package, is registered when its
+module is imported: ``import my_parts`` before building, or ``--import my_parts``
+on the command line (:func:`import_modules`).
 """
 import difflib
+import importlib
+import pkgutil
 
 from .errors import JsymnetError
 
 
 class RegistryError(JsymnetError, KeyError, ValueError):
-    """An unknown name (the message lists the known ones), or a name registered twice.
+    """An unknown name (the message lists the known ones), a name registered twice, or
+    two parts declaring one option differently.
 
     A ``KeyError`` for code that looks parts up like a dict, and a ``ValueError``
     like every other bad value of a config or an option.
@@ -32,27 +64,60 @@ class RegistryError(JsymnetError, KeyError, ValueError):
 
 
 class Registry:
-    """Things of one kind by name; names keep the order they were registered in."""
+    """Parts of one kind by name, in the order they were registered, with their options.
 
-    def __init__(self, kind):
+    ``section``: the config key of the parts' options (for messages); ``parts``: the
+    module whose import registers the built-in parts, imported on first read.
+    """
+
+    def __init__(self, kind, section=None, parts=None):
         self.kind = kind
+        self.section = section
+        self.parts = parts
         self._items = {}
+        self._options = {}    # name -> {key: Field}
+        self._checks = {}     # name -> check(section, where) or None
+        self._loading = parts is None
 
-    def register(self, name, thing=None):
-        """``@registry.register(name)`` decorator; or ``register(name, thing)`` directly.
+    def _load(self):
+        if not self._loading:
+            self._loading = True   # set first: the package's own lookups must not recurse
+            try:
+                importlib.import_module(self.parts)
+            except BaseException:
+                self._loading = False
+                raise
 
-        A name can be registered once: a second registration is an error.
+    def register(self, name, thing=None, options=None, check=None):
+        """``@registry.register(name, options=..., check=...)`` decorator, or
+        ``register(name, thing, ...)`` directly.
+
+        ``options``: ``{key: Field}``, the part's keys in its config section;
+        ``check``: ``check(section, where)``, run on a config that chooses this part.
+        A name can be registered once; an option another part declared already must be
+        declared alike.
         """
+        options = dict(options or {})
+
         def deco(obj):
             if name in self._items:
                 raise RegistryError(f"{self.kind} {name!r} is registered twice")
+            for key, field in options.items():
+                for other, theirs in self._options.items():
+                    if key in theirs and not _same_field(theirs[key], field):
+                        raise RegistryError(
+                            f"{self.kind} {name!r} declares option {key!r} unlike {other!r} "
+                            f"does: parts that share an option must share its Field")
             self._items[name] = obj
+            self._options[name] = options
+            self._checks[name] = check
             return obj
         return deco if thing is None else deco(thing)
 
     def get(self, name):
-        """The thing registered as ``name``; an unknown name is a :class:`RegistryError`
+        """The part registered as ``name``; an unknown name is a :class:`RegistryError`
         naming the known ones (and the closest, when one is close)."""
+        self._load()
         try:
             return self._items[name]
         except (KeyError, TypeError):
@@ -62,32 +127,92 @@ class Registry:
 
     def unknown(self, name):
         """The message for an unknown ``name``."""
+        self._load()
         known = sorted(self._items)
         close = difflib.get_close_matches(str(name), known, n=1)
         hint = f"; did you mean {close[0]!r}?" if close else ""
-        return f"unknown {self.kind} {name!r}; known: {', '.join(known) or '(none)'}{hint}"
+        outside = (" (a part of your own is registered when its module is imported: "
+                   "--import MODULE)") if self.parts else ""
+        return (f"unknown {self.kind} {name!r}; known: {', '.join(known) or '(none)'}"
+                f"{hint}{outside}")
+
+    def options(self, name=None):
+        """``{key: Field}`` of part ``name``, or of every part (registration order)."""
+        self._load()
+        if name is not None:
+            self.get(name)
+            return dict(self._options[name])
+        out = {}
+        for opts in self._options.values():
+            out.update(opts)
+        return out
+
+    def check(self, name, section, where):
+        """Run the check part ``name`` registered (if any) on its config ``section``."""
+        self._load()
+        if self._checks.get(name) is not None:
+            self._checks[name](section, where)
 
     def names(self):
         """The registered names, in registration order."""
+        self._load()
         return list(self._items)
 
     def items(self):
+        self._load()
         return list(self._items.items())
 
     def __contains__(self, name):
+        self._load()
         try:
             return name in self._items
         except TypeError:  # an unhashable value (a list from a config) is no name
             return False
 
     def __iter__(self):
-        return iter(list(self._items))
+        return iter(self.names())
 
     def __len__(self):
-        return len(self._items)
+        return len(self.names())
 
     def __repr__(self):
         return f"Registry({self.kind!r}: {', '.join(self._items)})"
 
 
-__all__ = ["Registry", "RegistryError"]
+def _same_field(a, b):
+    if a is b:
+        return True
+    keys = ("default", "types", "choices", "optional", "low", "high")
+    return all(getattr(a, k, None) == getattr(b, k, None) for k in keys)
+
+
+def import_parts(package, path):
+    """Import every module of a package's folder whose name does not start with ``_``
+    (BasicSR's ``archs/__init__.py``), so that each registers its parts. Call it from
+    the package's ``__init__``: ``import_parts(__name__, __path__)``."""
+    for info in sorted(pkgutil.iter_modules(path), key=lambda i: i.name):
+        if not info.name.startswith("_"):
+            importlib.import_module(f"{package}.{info.name}")
+
+
+def import_modules(names):
+    """Import the modules ``names`` (``--import``): parts of your own register
+    themselves. A module that cannot be imported is a :class:`RegistryError` that
+    names it."""
+    for name in names or ():
+        try:
+            importlib.import_module(name)
+        except ImportError as exc:
+            raise RegistryError(f"--import {name}: cannot import it ({exc}); give a module "
+                                f"on sys.path (the current folder, PYTHONPATH or an "
+                                f"installed package)") from None
+
+
+CODECS = Registry("codec", "model.codec", "jsymnet.models")
+SUBNETS = Registry("subnet", "model.subnet", "jsymnet.models")
+DATASETS = Registry("dataset", "data", "jsymnet.data")
+LOSSES = Registry("loss", "train.loss", "jsymnet.losses")
+OPTIMIZERS = Registry("optimizer", "train.optim", "jsymnet.engine.optim")
+
+__all__ = ["CODECS", "DATASETS", "LOSSES", "OPTIMIZERS", "Registry", "RegistryError", "SUBNETS",
+           "import_modules", "import_parts"]

@@ -50,6 +50,7 @@ used): slower, but exact and bounded.
 """
 import math
 import tempfile
+from dataclasses import dataclass
 
 import jittor as jt
 import numpy as np
@@ -58,6 +59,65 @@ from .errors import JsymnetError
 from .models.stages import check_tileable, padding_masks
 
 DEFAULT_RAM_BUDGET_GB = 3.0
+DEFAULT_TILE = 1024            # interior tile side, image pixels: every caller's default
+MIN_TILE_FEATURES = 8          # a tile is at least this many feature pixels a side
+
+
+def auto_max_megapixels(model, base=2.0):
+    """Largest photo run in one piece when no limit is given: ``base`` MP for the small models.
+
+    Scaled by the widest feature map per image pixel (the sample model: 32
+    channels at a quarter of the pixels, 8 per pixel; the default model: 64 at
+    a sixteenth, 4 per pixel, capped at ``base``; the release VGG model:
+    128 per pixel, so 16 times less, but at least 0.25 MP: a 600 x 400 LOL
+    photo runs in one piece).
+    """
+    widest = max(model.widest_channels(), int(model.codec.out_channels))
+    per_pixel = widest / float(model.codec.size_divisor) ** 2
+    return max(0.25, min(base, base * 8.0 / per_pixel))
+
+
+def tile_in_use(model, tile):
+    """The interior tile side (image pixels) a request for ``tile`` runs with: a whole
+    number of the codec's feature pixels (``size_divisor`` image pixels each), at least
+    :data:`MIN_TILE_FEATURES` of them."""
+    d = int(model.codec.size_divisor)
+    return max(MIN_TILE_FEATURES, int(tile) // d) * d
+
+
+@dataclass(frozen=True)
+class TileOptions:
+    """How photos are tiled; the result never depends on them (the tiling is exact).
+
+    ``tile``: interior tile side in image pixels, every photo tiled; None tiles only
+    photos above ``max_megapixels``, with :data:`DEFAULT_TILE`. ``overlap``: extra
+    context per tile in image pixels (the exact halo comes from the architecture;
+    this can only widen it). ``max_megapixels``: None takes
+    :func:`auto_max_megapixels` of the model. ``ram_budget_gb``: above it, the
+    full-size maps between stages are memory-mapped temporary files.
+    """
+    tile: int = None
+    overlap: int = 0
+    max_megapixels: float = None
+    ram_budget_gb: float = DEFAULT_RAM_BUDGET_GB
+
+    def tile_for(self, model, h, w):
+        """The tile side an ``h`` x ``w`` photo runs with (:func:`tile_in_use`), or None
+        when it runs in one piece."""
+        tile = self.tile
+        if tile is None:
+            limit = self.max_megapixels
+            if limit is None:
+                limit = auto_max_megapixels(model)
+            if h * w <= limit * 1e6:
+                return None
+            tile = DEFAULT_TILE
+        return tile_in_use(model, tile)
+
+    def runner(self, model, tile, progress=None):
+        """The :class:`TiledRunner` of these options for ``tile`` (from :meth:`tile_for`)."""
+        return TiledRunner(model, tile=tile, overlap=self.overlap,
+                           ram_budget_gb=self.ram_budget_gb, progress=progress)
 
 
 class TilingError(JsymnetError, ValueError):
@@ -222,17 +282,19 @@ class _TiledExecutor:
 class TiledRunner:
     """Runs a :class:`DeepSymmetricNet` on an image tile by tile, exactly.
 
-    ``tile`` is the interior tile side in image pixels; the halo is
+    ``tile`` is the interior tile side in image pixels (:func:`tile_in_use` says what
+    it becomes: :attr:`tile`); the halo is
     :func:`stage_halo` (feature pixels), widened to ``overlap`` image pixels
     when that is larger (more context changes nothing in the result).
     """
 
-    def __init__(self, model, tile=512, overlap=0, ram_budget_gb=DEFAULT_RAM_BUDGET_GB,
-                 progress=None):
+    def __init__(self, model, tile=DEFAULT_TILE, overlap=0,
+                 ram_budget_gb=DEFAULT_RAM_BUDGET_GB, progress=None):
         self.model = model
         self.codec = model.codec
         self.d = int(self.codec.size_divisor)
-        self.tile_f = max(8, int(tile) // self.d)
+        self.tile = tile_in_use(model, tile)           # what it runs with, in image pixels
+        self.tile_f = self.tile // self.d
         self.halo = max(stage_halo(model), math.ceil(int(overlap or 0) / self.d))
         self.ram_budget_gb = ram_budget_gb
         self.progress = progress  # callable(done_passes, total_passes) or None
@@ -243,7 +305,9 @@ class TiledRunner:
                               f"not: {loose[:5]}")
 
     # -- bookkeeping ------------------------------------------------------------
-    def _passes(self):
+    def planned_passes(self):
+        """Passes over the tiles a run takes: encode, one per subnet stage (each pointwise
+        step fused into the stage that feeds it), decode."""
         return 2 + sum(len(_stages(sub)) for sub in _subnets(self.model))
 
     def _tick(self):
@@ -325,7 +389,7 @@ class TiledRunner:
         hf, wf = (h + ph) // self.d, (w + pw) // self.d
         self.grid = _Grid(hf, wf, self.tile_f, self.halo)
         self.maps = _Maps(self._bytes_needed(hf, wf), self.ram_budget_gb)
-        self._done, self._total = 0, self._passes()
+        self._done, self._total = 0, self.planned_passes()
         codec = self.codec
         try:
             with jt.no_grad():

@@ -220,13 +220,12 @@ def test_augmentation_uses_every_op(tmp_path):
     assert len(variants) == 8 and base.tobytes() in variants
 
 
-def test_batches_from_jittor_loader(tmp_path):
-    import jittor as jt
-    ds = PairedImageDataset(half_pairs(tmp_path, n=4), train=True, crop=8, batch_size=2)
-    batches = list(ds)
-    assert len(batches) == 2 and ds.num_pairs() == 4
-    low, high = batches[0]
-    assert isinstance(low, jt.Var) and tuple(low.shape) == (2, 3, 8, 8)
+def test_a_dataset_counts_pairs_and_leaves_batching_to_the_trainer(tmp_path):
+    """Batches come from engine.schedule.BatchOrder; len() is the pairs, not batches."""
+    ds = PairedImageDataset(half_pairs(tmp_path, n=5), train=True, crop=8)
+    assert len(ds) == ds.num_pairs() == 5
+    low, high = ds[4]
+    assert low.shape == high.shape == (3, 8, 8) and low.dtype == np.float32
 
 
 def test_crop_larger_than_image_and_size_mismatch_are_errors(tmp_path):
@@ -266,11 +265,13 @@ def test_a_new_dataset_is_one_registration(tmp_path, monkeypatch):
     pairs = half_pairs(tmp_path)
     seen = []
 
-    def halves(split, root, low, high, data):
-        seen.append((split, root, data["crop"]))
+    def halves(split, data):     # list_pairs(split, data): the folders are in data
+        seen.append((split, data["root"], data["crop"]))
         return pairs
 
-    monkeypatch.setitem(DATASETS._items, "halves", DatasetKind(halves, PairedImageDataset))
+    for table in ("_items", "_options", "_checks"):   # registered for this test only
+        monkeypatch.setattr(DATASETS, table, dict(getattr(DATASETS, table)))
+    DATASETS.register("halves", DatasetKind(halves, PairedImageDataset))
     cfg = load_config({"data": {"dataset": "halves", "crop": 8}})
     train, test = build_dataset(cfg, "train"), build_dataset(cfg, "test", root="R")
     assert seen == [("train", None, 8), ("test", "R", 8)]

@@ -168,3 +168,44 @@ def test_parts_the_tiling_cannot_run_exactly_are_refused():
     model.ift.blocks[0].G.stages = None                           # no stages to run
     with pytest.raises(TilingError, match="stages"):
         TiledRunner(model, tile=TILE)
+
+
+def test_tiling_follows_any_half_step_order_in_the_planned_passes(image, monkeypatch):
+    """The tiled executor is lazy (a subnet's output is computed where it is consumed, the
+    last pending one fused into its consumer), so it needs no rule on the order of a
+    block's half-steps: with the order changed it is still exact, in the passes planned.
+    (The reversible backward does depend on the order: test_reversible.py.)"""
+    from test_reversible import _other_half_step_order
+    from jsymnet.models.ift import InvertibleBlock
+    model = make(tiny_haar_config())
+
+    def passes(reverse):
+        seen = []
+        runner = TiledRunner(model, tile=TILE, progress=lambda done, total: seen.append(
+            (done, total)))
+        out = runner.run(image, reverse=reverse)
+        return out, seen[-1], runner.planned_passes()
+
+    out, (done, total), planned = passes(False)
+    assert done == total == planned                  # one pass per stage, pointwise fused
+    enhance, degrade = _other_half_step_order()
+    monkeypatch.setattr(InvertibleBlock, "enhance", enhance)
+    monkeypatch.setattr(InvertibleBlock, "degrade", degrade)
+    for reverse in (False, True):
+        ref = untiled(model, image, reverse)
+        out, (done, total), planned = passes(reverse)
+        assert max_diff(out, ref) < 1e-3 and done == total == planned
+
+
+def test_one_default_tile_and_the_tile_a_request_runs_with():
+    from jsymnet import inference, tiling
+    from jsymnet.tiling import DEFAULT_TILE, TileOptions, tile_in_use
+    model = make(tiny_haar_config())
+    d = model.codec.size_divisor
+    assert inference.DEFAULT_TILE == DEFAULT_TILE and TiledRunner(model).tile == DEFAULT_TILE
+    assert tile_in_use(model, 100 * d + 1) == 100 * d                   # whole feature pixels
+    assert tile_in_use(model, 3) == tiling.MIN_TILE_FEATURES * d        # at least 8 of them
+    assert TiledRunner(model, tile=3).tile == tiling.MIN_TILE_FEATURES * d
+    assert TileOptions().tile_for(model, H, W) is None                 # small: one piece
+    assert TileOptions(max_megapixels=1e-3).tile_for(model, H, W) == DEFAULT_TILE
+    assert TileOptions(tile=TILE + 1).tile_for(model, H, W) == TILE

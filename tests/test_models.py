@@ -6,7 +6,7 @@ import pytest
 
 from conftest import max_diff, numpy_state, randomize, tiny_config
 from jsymnet.config import load_config
-from jsymnet.losses import LOSSES, bidirectional_loss, loss_function
+from jsymnet.losses import bidirectional_loss, l2, loss_function
 from jsymnet.models import IFT, RRAM, HaarCodec, InvertibleBlock
 from jsymnet.models.codec import band_rotation
 import numpy_reference as ref
@@ -46,9 +46,11 @@ def test_swapped_halves_stay_invertible_and_scale_every_channel():
 @pytest.mark.parametrize("kind", ["rram_no_attention", "rram_1_round", "resblock",
                                   "se_resblock", "dense"])
 def test_ablation_subnets_stay_invertible(kind):
-    sub = dict(TINY_SUB, attention=kind != "rram_no_attention",
-               rounds=1 if kind == "rram_1_round" else 3,
-               type=kind if not kind.startswith("rram") else "rram")
+    over = dict(rounds=1 if kind == "rram_1_round" else 3,
+                type=kind if not kind.startswith("rram") else "rram")
+    if kind.startswith("rram"):
+        over["attention"] = kind != "rram_no_attention"
+    sub = load_config(tiny_config(**over))["model"]["subnet"]   # the chosen part's keys
     ift = randomize(IFT(16, 2, 8, 1.0, sub["type"], sub))
     f = jt.randn(1, 16, 8, 8)
     assert max_diff(ift(f), f) > 1e-3
@@ -87,6 +89,29 @@ def test_rram_matches_equations_5_to_11(shared, attention):
     expected = ref.rram(x.numpy()[0].astype(np.float64), numpy_state(net, np.float64), 3, shared, attention)
     assert np.abs(expected).max() > 1e-2
     assert max_diff(net(x)[0], expected) < 1e-4
+
+
+@pytest.mark.parametrize("kind", ["rram", "resblock", "se_resblock"])
+def test_standalone_units_compose_to_the_staged_subnet(kind):
+    """RSCA.execute (with ChannelAttention.execute) and ResBlock.execute, chained by hand as
+    Eq. 5-6 (RRAM) or in a row (residual blocks), equal the subnet's stages."""
+    from jsymnet.models.registry import SUBNETS
+    cfg = load_config(tiny_config(type=kind, rounds=3))["model"]["subnet"]
+    net = randomize(SUBNETS.get(kind)(6, 5, cfg), scale=1.0)
+    x = jt.randn(1, 6, 9, 11)
+    x_fi = net.prelu(net.conv1(x))
+    if kind == "rram":
+        h = None                                       # h^1 = 0
+        for t in range(1, 4):
+            x_fo = net.rsca(t)(x_fi if h is None else h + x_fi)
+            h = x_fo if h is None else h + x_fo        # h^(t+1) = h^t + x_fo^t
+    else:
+        x_fo = x_fi
+        for block in net.blocks:
+            x_fo = block(x_fo)
+    oracle = net.conv2(x_fo)
+    assert float(oracle.abs().max()) > 1e-2
+    assert max_diff(net(x), oracle.numpy()) < 1e-5
 
 
 def test_fresh_network_couplings_are_identity():
@@ -176,7 +201,7 @@ def test_psnr_loss_is_minus_the_psnr_capped_at_psnr_max_db():
     assert abs(fn(pred, target).item() - expected) < 1e-3
     ablation = loss_function(load_config({})["train"]["loss"] | {"type": "psnr"})
     assert ablation(target, target).item() < -75.0                  # the default cap: 80 dB
-    assert loss_function(dict(cfg, type="l2")) is LOSSES["l2"]        # other losses: untouched
+    assert loss_function(dict(cfg, type="l2")) is l2                  # other losses: untouched
 
 
 def _count(model):

@@ -149,7 +149,7 @@ def test_without_tensorboardx_one_note_and_the_log_alone(pairs, tmp_path, capsys
                                                          monkeypatch):
     monkeypatch.setitem(sys.modules, "tensorboardX", None)
     trainer = Trainer(run_config(pairs), tmp_path / "run", val_set=False, progress=False)
-    trainer._open_tensorboard()
-    assert trainer._tb is None
+    trainer.runlog.open_tensorboard()
+    assert trainer.runlog.tb is None
     err = capsys.readouterr().err
     assert "tensorboardX is not installed" in err and "tools/plot_run.py" in err

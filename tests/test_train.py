@@ -192,7 +192,7 @@ def test_train_config_keys_are_validated():
 
 def test_sample_config_is_small_and_needs_no_downloads():
     cfg = load_config(ROOT / "configs" / "sample.yaml")
-    assert cfg["model"]["codec"]["type"] == "haar" and cfg["model"]["codec"]["weights"] is None
+    assert cfg["model"]["codec"]["type"] == "haar" and cfg["model"]["codec"].get("weights") is None
     assert cfg["data"]["dataset"] == "sample"
     model = jsymnet.build_model(cfg)
     assert sum(p.numel() for p in model.trainable_parameters()) < 1_000_000

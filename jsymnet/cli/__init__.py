@@ -31,6 +31,26 @@ def add_set_option(parser, example="train.optim.lr=1e-4"):
                         help=f"override a config key, e.g. --set {example} (repeatable)")
 
 
+def add_import_option(parser):
+    """Give ``parser`` the repeatable ``--import MODULE`` (``args.imports``): modules of your
+    own whose parts (a codec, subnet, dataset, loss or optimiser) register themselves when
+    imported, so that a config can name them (:mod:`jsymnet.registry`)."""
+    parser.add_argument("--import", dest="imports", action="append", metavar="MODULE",
+                        default=[],
+                        help="import this module first, so that the parts it registers can "
+                             "be named in the config (e.g. --import my_parts for my_parts.py "
+                             "in the current folder; repeatable)")
+
+
+def import_modules(names):
+    """Import the ``--import`` modules (the current folder first on the path, as ``python
+    -m`` has it)."""
+    from ..registry import import_modules as run
+    if names and "" not in sys.path and os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    run(names)
+
+
 def parse_set(items):
     """``a.b.c=value`` strings -> nested dict; values are parsed as YAML (1e-4, [1, 2], null).
 

@@ -106,6 +106,7 @@ class Enhancer:
         """Enhance one file; returns (result path, notes). Raises on failure (a bad
         strength or direction too: the inference path checks them)."""
         from .. import inference
+        from ..tiling import TileOptions
         from . import batch
         model = self.model(weights)
         name = Path(src).name
@@ -113,8 +114,8 @@ class Enhancer:
                                 "_enh" if direction == "enhance" else "_low")
         software = inference.software_tag(weights if weights is not None
                                           else self.default_weights, direction)
-        notes = batch.enhance_file(src, dst, model, direction, tile, progress=progress,
-                                   software=software, strength=strength)
+        notes = batch.enhance_file(src, dst, model, direction, tiling=TileOptions(tile),
+                                   progress=progress, software=software, strength=strength)
         return dst, notes
 
     def many(self, files, strength, direction, weights, tile, progress=None):
@@ -152,7 +153,8 @@ def _summary(done, failed, seconds):
 
 def build_app(enhancer, gr):
     """The page (a ``gr.Blocks``) around ``enhancer``."""
-    from ..inference import DEFAULT_TILE, DIRECTIONS
+    from ..inference import DIRECTIONS
+    from ..tiling import DEFAULT_TILE
     from ..strength import MAX_STRENGTH
     choices = [DEFAULT_MODEL] + find_models(enhancer.models_dir)
 

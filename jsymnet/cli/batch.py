@@ -12,7 +12,7 @@ import numpy as np
 from ..data.image_io import is_image_file
 from ..data.metadata import (CMYK_FORMATS, DEFAULT_QUALITY, FORMATS, SIXTEEN_BIT_FORMATS,
                              output_format, write_photo)
-from ..inference import DEFAULT_MAX_MEGAPIXELS, DEFAULT_RAM_BUDGET_GB, assemble, run_photo
+from ..inference import assemble, run_photo
 
 KEPT_FORMAT_DEFAULT = "png"   # the output format of inputs whose own one is not written
 
@@ -128,10 +128,9 @@ def plan_outputs(items, outdir, suffix="_enh", ext=None, skip_existing=False):
     return jobs, skipped
 
 
-def enhance_file(src, dst, model, direction="enhance", tile=None, tile_overlap=0,
-                 max_megapixels=DEFAULT_MAX_MEGAPIXELS, side_by_side=False,
-                 ram_budget_gb=DEFAULT_RAM_BUDGET_GB, progress=None, software=None,
-                 strip_metadata=False, quality=DEFAULT_QUALITY, chroma="444", strength=1.0):
+def enhance_file(src, dst, model, direction="enhance", *, tiling=None, side_by_side=False,
+                 progress=None, software=None, strip_metadata=False, quality=DEFAULT_QUALITY,
+                 chroma="444", strength=1.0):
     """Read ``src``, run the network, write ``dst`` atomically, the input's way.
 
     Gray stays gray, RGBA keeps its alpha (not in JPEG: dropped, noted),
@@ -141,13 +140,13 @@ def enhance_file(src, dst, model, direction="enhance", tile=None, tile_overlap=0
     sRGB). The EXIF (Orientation 1, a ``software`` tag), XMP and DPI are kept
     unless ``strip_metadata`` (which keeps only the ICC profile). ``quality`` and
     ``chroma`` are the JPEG settings. ``side_by_side`` writes input | output side
-    by side. ``strength``: :mod:`jsymnet.strength`. Returns a list of notes (strings).
+    by side. ``tiling``: a :class:`~jsymnet.tiling.TileOptions`; ``strength``:
+    :mod:`jsymnet.strength`. Returns a list of notes (strings).
     Raises :class:`~jsymnet.data.image_io.ImageReadError` for unreadable files.
     """
     dst = Path(dst)
     fmt = output_format(dst)           # an unwritable suffix fails before the network runs
-    res = run_photo(src, model, direction, tile, tile_overlap, max_megapixels,
-                    ram_budget_gb, progress, strength=strength)
+    res = run_photo(src, model, direction, tiling=tiling, progress=progress, strength=strength)
     notes = list(res.notes)
     cmyk = res.cmyk and fmt in CMYK_FORMATS
     if res.cmyk and not cmyk:

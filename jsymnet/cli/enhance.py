@@ -37,7 +37,7 @@ import sys
 import time
 from pathlib import Path
 
-from . import EXIT_ERROR, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
+from . import EXIT_ERROR, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, add_import_option
 from ..data.metadata import DEFAULT_QUALITY
 
 
@@ -85,6 +85,7 @@ def parse_args(argv=None):
     p.add_argument("--recursive", action="store_true", help="descend into subfolders")
     p.add_argument("--skip-existing", action="store_true", help="leave existing outputs")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_import_option(p)
     args = p.parse_args(argv)
     if args.tile is not None and args.tile < 8:
         p.error("--tile must be at least 8 pixels")
@@ -103,13 +104,9 @@ def main(argv=None):
         from ..utils.limits import MAX_PIXELS_ENV
         pixels = str(int(args.max_image_megapixels * 1e6))
         os.environ[MAX_PIXELS_ENV] = os.environ["OPENCV_IO_MAX_IMAGE_PIXELS"] = pixels
-    import jsymnet  # prepares Jittor (before any jittor import)
-    from . import EXPECTED_ERRORS, python_handles_interrupts, report
-    from ..strength import check_strength
-    from ..utils.fileio import check_writable_dir
+    import jsymnet  # noqa: F401  (prepares Jittor, before any jittor import)
+    from . import python_handles_interrupts
     python_handles_interrupts()
-    from tqdm import tqdm
-    from .. import inference
     from . import batch
 
     items, problems = batch.find_inputs(args.inputs, args.recursive)
@@ -121,27 +118,59 @@ def main(argv=None):
     if Path(args.out).exists() and not Path(args.out).is_dir():
         print(f"error: -o {args.out} is a file, not a folder", file=sys.stderr)
         return EXIT_ERROR
+    prepared = _prepare(args)
+    if isinstance(prepared, int):
+        return prepared
+    model, device, tiling = prepared
+    jobs, skipped = batch.plan_outputs(items, args.out, args.suffix, args.ext, args.skip_existing)
+    t0 = time.time()
+    done, failed = _run(args, model, tiling, jobs)
+    if done is None:
+        return EXIT_INTERRUPTED
+    return _report(args, device, jobs, done, failed, skipped, problems, time.time() - t0)
+
+
+def _prepare(args):
+    """(model, device, tiling) before any image is computed, or the exit code of an
+    expected error (printed as one line)."""
+    import jsymnet
+    from . import EXPECTED_ERRORS, import_modules, report
+    from .. import inference
+    from ..strength import check_strength
+    from ..tiling import MIN_TILE_FEATURES, TileOptions, tile_in_use
+    from ..utils.fileio import check_writable_dir
     try:
+        import_modules(args.imports)   # a checkpoint may name parts of your own
         check_strength(args.strength)
-        check_writable_dir(args.out)     # before any image is computed
+        check_writable_dir(args.out)
         device = jsymnet.use_device(args.device)
         model = inference.get_model(args.weights)
     except EXPECTED_ERRORS as exc:
         return report(exc)
-    software = inference.software_tag(args.weights, args.direction)
+    if args.tile is not None and tile_in_use(model, args.tile) != args.tile:
+        used = tile_in_use(model, args.tile)
+        print(f"note: --tile {args.tile} runs as {used} x {used} tiles (a whole number of "
+              f"this model's {model.codec.size_divisor}-pixel feature grid, at least "
+              f"{MIN_TILE_FEATURES} of it a side)", file=sys.stderr)
+    return model, device, TileOptions(args.tile, args.tile_overlap, args.max_megapixels)
 
-    jobs, skipped = batch.plan_outputs(items, args.out, args.suffix, args.ext, args.skip_existing)
+
+def _run(args, model, tiling, jobs):
+    """Every (input, output) job through the batch writer; (done, [(item, why)]), or
+    (None, None) when interrupted. One bad file does not stop the others."""
+    from tqdm import tqdm
+    from .. import inference
+    from . import batch
+    software = inference.software_tag(args.weights, args.direction)
     failed, done = [], 0
-    t0 = time.time()
     bar = tqdm(jobs, unit="img", disable=args.no_progress, dynamic_ncols=True)
     for item, dst in bar:
         bar.set_postfix_str(str(item.rel)[-40:])
         progress = (lambda k, n, rel=str(item.rel)[-30:]:
                     bar.set_postfix_str(f"{rel} tiled stage {k}/{n}"))
         try:
-            notes = batch.enhance_file(item.src, dst, model, args.direction, args.tile,
-                                       args.tile_overlap, args.max_megapixels,
-                                       args.side_by_side, progress=progress,
+            notes = batch.enhance_file(item.src, dst, model, args.direction, tiling=tiling,
+                                       side_by_side=args.side_by_side, progress=progress,
                                        software=software, strip_metadata=args.strip_metadata,
                                        quality=args.quality, chroma=args.chroma,
                                        strength=args.strength)
@@ -152,12 +181,16 @@ def main(argv=None):
             bar.close()
             print(f"interrupted after {done} images; no partial file was left behind",
                   file=sys.stderr)
-            return EXIT_INTERRUPTED
+            return None, None
         except Exception as exc:  # one bad file must not stop the batch
             failed.append((item, f"{type(exc).__name__}: {exc}"))
             tqdm.write(f"failed: {item.src}: {exc}", file=sys.stderr)
     bar.close()
-    dt = time.time() - t0
+    return done, failed
+
+
+def _report(args, device, jobs, done, failed, skipped, problems, dt):
+    """The summary line, what was skipped and what failed; the exit code."""
     for item, reason, _ in skipped:
         print(f"skipped: {item.src}: {reason}", file=sys.stderr)
     refused = [s for s in skipped if s[2] != "exists"]   # not written, and not asked to skip

@@ -15,7 +15,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from . import EXIT_OK, add_set_option, set_overrides
+from . import EXIT_OK, add_import_option, add_set_option, import_modules, set_overrides
 
 
 def parse_args(argv=None):
@@ -38,6 +38,7 @@ def parse_args(argv=None):
     p.add_argument("-c", "--config", help="YAML config: data options (and the network for "
                                     "--weights random)")
     add_set_option(p, "data.eval_max_side=512")
+    add_import_option(p)
     p.add_argument("--out", default=None, help="output folder (default: results/<dataset>)")
     p.add_argument("--device", default="auto", choices=("cpu", "cuda", "auto"),
                    help="where to run (default: auto = CUDA if available)")
@@ -72,6 +73,7 @@ def main(argv=None):
     from . import EXPECTED_ERRORS, report
 
     try:
+        import_modules(args.imports)
         jsymnet.use_device(args.device)
         cfg = load_config(args.config, args.overrides)
         configured = args.config or "dataset" in args.overrides.get("data", {})

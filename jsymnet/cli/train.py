@@ -32,7 +32,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from . import EXIT_OK, add_set_option, parse_set, set_overrides  # noqa: F401  (parse_set: API)
+from . import EXIT_OK, add_import_option, add_set_option, import_modules, parse_set, set_overrides  # noqa: F401,E501  (parse_set: API)
 
 
 def parse_args(argv=None):
@@ -54,6 +54,7 @@ def parse_args(argv=None):
                    help="where to train (default: auto = CUDA if available)")
     p.add_argument("--data-root", default=None, help="dataset folder (overrides data.root)")
     add_set_option(p)
+    add_import_option(p)
     p.add_argument("--max-steps", type=int, default=None,
                    help="stop after this many steps of this invocation (saves latest.pkl)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -77,6 +78,7 @@ def main(argv=None):
     if args.init:
         overrides.setdefault("train", {})["init"] = args.init
     try:
+        import_modules(args.imports)
         jsymnet.use_device(args.device)
         base = args.config
         if base is None:  # the checkpoint's own config

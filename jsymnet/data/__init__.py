@@ -1,4 +1,12 @@
-"""Data: image I/O, paired datasets, input synthesis and the sample set (SPEC 5, 7)."""
+"""Data: image I/O, paired datasets, input synthesis and the sample set (SPEC 5, 7).
+
+Every module of this folder is imported here (:func:`jsymnet.registry.import_parts`),
+so a dataset registered in a new module needs no other edit.
+"""
+from ..registry import import_parts
+
+import_parts(__name__, __path__)
+
 from .datasets import (DATASETS, PairedImageDataset, augment_pair, build_dataset,
                        dataset_pairs, read_pair)
 from .image_io import ImageReadError, read_image, resize_max_side, to_uint8, write_image

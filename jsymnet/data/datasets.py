@@ -5,15 +5,15 @@ arrays in [0, 1]. In training mode it takes a random crop and random
 vertical flip, horizontal flip and transpose (each p = 0.5), the same for
 both images of a pair. The randomness comes from ``(seed, epoch, index)``,
 so a sample is the same whichever process or order asks for it (a resumed or
-an MPI run sees the same pairs).
+an MPI run sees the same pairs). Batches are formed by the trainer
+(:class:`jsymnet.engine.schedule.BatchOrder`), not by Jittor's loader.
 
-:data:`DATASETS` is the registry of dataset names (lol, fivek, folder, sample,
-lowlight): each entry lists its pairs for a split and names the class that
-serves them. :func:`dataset_pairs` resolves a name and a split to the list of
-pairs; :func:`build_dataset` wraps it from a config. :class:`LowLightDataset`
-(``lowlight``) is the same dataset with one hook changed: it reads only the
-target photo and synthesises the input. A new dataset is one
-:func:`register_dataset` at the end of this module: the config's choices and
+:data:`~jsymnet.registry.DATASETS` holds the dataset names (lol, fivek, folder,
+sample, lowlight, brackets, mix): each entry lists its pairs for a split, names the
+class that serves them and declares its own ``data`` keys. :func:`dataset_pairs`
+resolves a name and a split to the list of pairs; :func:`build_dataset` wraps it
+from a config. A new dataset is one :func:`register_dataset`, in this module or in
+any module of this folder or of your own: the config's keys and choices and
 ``tools/test.py --dataset`` read the registry.
 """
 from dataclasses import dataclass, field
@@ -29,24 +29,23 @@ from .lowlight import LowLightRanges, evaluation_input, underexpose
 from .pairs import (DatasetNotFoundError, Pair, PairingError, fivek_pairs, folder_pairs,
                     held_out, images_by_stem, lol_pairs, natural_key)
 from .sample import ensure_sample_set
-from ..registry import Registry
-
-DATASETS = Registry("dataset")
+from ..config import ConfigError, Field
+from ..registry import DATASETS
 
 
 @dataclass(frozen=True)
 class DatasetKind:
     """What a dataset name means: how to list its pairs, and which class serves them.
 
-    ``list_pairs(split, root, low, high, data)`` returns the split's list of
-    :class:`~jsymnet.data.pairs.Pair` (``root``, ``low``, ``high``: folders
-    given on the command line, None to take the config's; ``data``: the
-    config's ``data`` section). ``cls`` wraps the pairs, with ``options``:
-    each a keyword of ``cls`` -> the key of ``data`` that gives its value.
+    ``list_pairs(split, data)`` returns the split's list of
+    :class:`~jsymnet.data.pairs.Pair`; ``data`` is the config's ``data`` section
+    with the command line's folders in it (:func:`with_folders`). ``cls`` wraps
+    the pairs, with ``keywords``: each a keyword of ``cls`` -> the key of ``data``
+    that gives its value.
     """
     list_pairs: Callable
     cls: type
-    options: dict = field(default_factory=dict)
+    keywords: dict = field(default_factory=dict)
     holds_out: bool = False    # list_pairs applies data.val_fraction itself (by scene, by part)
 
     @property
@@ -56,25 +55,40 @@ class DatasetKind:
         return not self.cls.synthesises_input
 
 
-def register_dataset(name, cls=None, holds_out=False, **options):
-    """``@register_dataset(name, cls, keyword="data_key")`` on a ``list_pairs`` function
-    (see :class:`DatasetKind`) adds dataset ``name``; ``cls`` defaults to
+def register_dataset(name, cls=None, holds_out=False, options=None, check=None, **keywords):
+    """``@register_dataset(name, cls, options={key: Field}, keyword="data_key")`` on a
+    ``list_pairs(split, data)`` function (see :class:`DatasetKind`) adds dataset
+    ``name``. ``options``: the ``data`` keys it reads, declared here (they join the
+    config schema); ``check(data, where)``: relations between them; ``cls`` defaults to
     :class:`PairedImageDataset`."""
     def deco(list_pairs):
-        DATASETS.register(name, DatasetKind(list_pairs, cls or PairedImageDataset, options,
-                                            holds_out))
+        DATASETS.register(name, DatasetKind(list_pairs, cls or PairedImageDataset, keywords,
+                                            holds_out), options=options, check=check)
         return list_pairs
     return deco
+
+
+def with_folders(data, root=None, low=None, high=None):
+    """``data`` with the command line's folders in place of the config's: ``root``
+    (``--data-root``) and a ``--low`` / ``--high`` pair, which then serves the test split
+    too (the config's ``val_low`` / ``val_high`` are set aside)."""
+    out = dict(data)
+    if root:
+        out["root"] = root
+    if low or high:
+        out.update(low=low or out.get("low"), high=high or out.get("high"),
+                   val_low=None, val_high=None)
+    return out
 
 
 HOLDOUT_SEED = 0   # the held-out rule's seed: the same split whatever train.seed is
 
 
-def split_pairs(kind, split, root, low, high, data):
+def split_pairs(kind, split, data):
     """``kind.list_pairs`` with ``data.val_fraction`` applied: a pair is on the test side
     when :func:`~jsymnet.data.pairs.held_out` says so of its name (of the photo, for
     synthesised inputs), on the train side otherwise."""
-    pairs = kind.list_pairs(split, root, low, high, data)
+    pairs = kind.list_pairs(split, data)
     fraction = data.get("val_fraction")
     if kind.holds_out or not fraction or split == "all":
         return pairs
@@ -95,10 +109,10 @@ def dataset_pairs(name, split="test", root=None, low=None, high=None, data_cfg=N
     An unknown ``name`` is a :class:`~jsymnet.registry.RegistryError` (also a
     ``ValueError``) that lists the known ones.
     """
-    from ..config import load_config
+    from ..config import data_section, load_config
     kind = DATASETS.get(name)
-    data_cfg = data_cfg or load_config()["data"]
-    return split_pairs(kind, split, root, low, high, data_cfg)
+    data_cfg = data_section(data_cfg or load_config()["data"], name)
+    return split_pairs(kind, split, with_folders(data_cfg, root, low, high))
 
 
 def _size_mismatch(pair, low_size, high_size):
@@ -158,7 +172,7 @@ class PairedImageDataset(Dataset):
     synthesises_input = False   # each pair's input is its ``low`` file
 
     def __init__(self, pairs, train=False, crop=None, vflip=True, hflip=True, transpose=True,
-                 seed=0, max_side=None, cache=False, batch_size=1, shuffle=None):
+                 seed=0, max_side=None, cache=False):
         super().__init__()
         if not pairs:
             raise ValueError("a dataset needs at least one pair")
@@ -169,16 +183,17 @@ class PairedImageDataset(Dataset):
         self.seed = seed
         self.max_side = max_side
         self._cache = {} if cache else None
-        self._shuffle_rng = np.random.default_rng(seed)
-        self.set_attrs(total_len=len(self.pairs), batch_size=batch_size,
-                       shuffle=train if shuffle is None else shuffle)
+        self.set_attrs(total_len=len(self.pairs))
 
     @property
     def names(self):
         return [p.name for p in self.pairs]
 
     def num_pairs(self):
-        """How many pairs (``len()`` of a Jittor dataset counts batches)."""
+        """How many pairs."""
+        return len(self.pairs)
+
+    def __len__(self):   # pairs, not Jittor's batches: the trainer forms the batches
         return len(self.pairs)
 
     def _read(self, index):
@@ -222,10 +237,10 @@ class LowLightDataset(PairedImageDataset):
     """
     synthesises_input = True
 
-    def __init__(self, pairs, test_ev=-2.0, identity=0.1, **kwargs):
+    def __init__(self, pairs, test_ev=-2.0, identity=0.1, highlights=0.0, **kwargs):
         super().__init__(pairs, **kwargs)
         self.test_ev = test_ev
-        self.ranges = LowLightRanges(identity=identity)
+        self.ranges = LowLightRanges(identity=identity, highlights=highlights)
 
     def _read(self, index):
         return resize_max_side(read_image(self.pairs[index].high), self.max_side)
@@ -365,18 +380,17 @@ def build_dataset(cfg, split="train", root=None, low=None, high=None, **kwargs):
         return MixDataset(parts, train=train, seed=cfg["train"]["seed"])
     opts = dict(train=train, crop=data["crop"], vflip=data["vflip"], hflip=data["hflip"],
                 transpose=data["transpose"], seed=cfg["train"]["seed"],
-                max_side=None if train else data["eval_max_side"],
-                batch_size=cfg["train"]["batch_size"] if train else 1)
-    opts.update({keyword: data[key] for keyword, key in kind.options.items()})
+                max_side=None if train else data["eval_max_side"])
+    opts.update({keyword: data[key] for keyword, key in kind.keywords.items()})
     opts.update(kwargs)
-    return kind.cls(split_pairs(kind, split, root, low, high, data), **opts)
+    return kind.cls(split_pairs(kind, split, with_folders(data, root, low, high)), **opts)
 
 
-# ---- the datasets: list_pairs(split, root, low, high, data) each --------------------
+# ---- the datasets: list_pairs(split, data) each, and the data keys each reads --------
 
-def _dataset_root(name, root, data):
-    """The folder of dataset ``name``: ``root`` (--data-root), else data.root."""
-    root = root or data.get("root")
+def _dataset_root(name, data):
+    """The folder of dataset ``name``: data.root (--data-root, else the config's)."""
+    root = data.get("root")
     if root is None:
         from .pairs import LAYOUTS
         raise DatasetNotFoundError(f"no folder given for the {name} dataset: pass --data-root "
@@ -384,54 +398,99 @@ def _dataset_root(name, root, data):
     return root
 
 
-@register_dataset("lol")
-def _lol_pairs(split, root, low, high, data):
-    return lol_pairs(_dataset_root("lol", root, data), split, data["lol_split"])
+@register_dataset("lol", options={
+    "lol_split": Field("standard", choices=("standard", "paper"),
+                       doc="standard: our485/eval15; paper: 400/100 of all 500 by name")})
+def _lol_pairs(split, data):
+    return lol_pairs(_dataset_root("lol", data), split, data["lol_split"])
 
 
-@register_dataset("fivek")
-def _fivek_pairs(split, root, low, high, data):
-    return fivek_pairs(_dataset_root("fivek", root, data), split, data["fivek_train_count"])
+@register_dataset("fivek", options={
+    "fivek_train_count": Field(4500, low=1,
+                               doc="flat FiveK layout: first N by name train, rest test")})
+def _fivek_pairs(split, data):
+    return fivek_pairs(_dataset_root("fivek", data), split, data["fivek_train_count"])
 
 
-@register_dataset("folder")
-def _folder_pairs(split, root, low, high, data):
-    """The --low/--high pairs; the test split is data.val_low/val_high where given."""
-    if split == "test" and data.get("val_low") and not low:
+def _folder(doc):
+    return Field(None, types=(str,), optional=True, doc=doc)
+
+
+@register_dataset("folder", options={
+    "low": _folder("folder dataset: low-light images"),
+    "high": _folder("folder dataset: target images"),
+    "val_low": _folder("folder dataset: low-light images of the validation pairs"),
+    "val_high": _folder("folder dataset: targets of the validation pairs")})
+def _folder_pairs(split, data):
+    """The low/high pairs; the test split is data.val_low/val_high where given."""
+    if split == "test" and data.get("val_low"):
         return folder_pairs(data["val_low"], data.get("val_high"))
-    return folder_pairs(low or data.get("low"), high or data.get("high"))
+    return folder_pairs(data.get("low"), data.get("high"))
 
 
-@register_dataset("sample")
-def _sample_pairs(split, root, low, high, data):
+def _check_sample(data, where):
+    if len(data["sample_variants"]) != 2 or min(data["sample_variants"]) < 1:
+        raise ConfigError(f"{where}: key 'data.sample_variants' must hold two counts >= 1 "
+                          f"(per train photo, per test photo)")
+
+
+@register_dataset("sample", check=_check_sample, options={
+    "sample_size": Field(320, low=1, doc="sample set: long side of the photos, pixels"),
+    "sample_variants": Field([4, 2], types=(list,),
+                             doc="sample set: distorted inputs per train / test photo")})
+def _sample_pairs(split, data):
     root = ensure_sample_set(data["sample_size"], tuple(data["sample_variants"]))
     return fivek_pairs(root, split)
 
 
 @register_dataset("lowlight", LowLightDataset, test_ev="lowlight_test_ev",
-                  identity="lowlight_identity")
-def _lowlight_pairs(split, root, low, high, data):
+                  identity="lowlight_identity", highlights="lowlight_highlights", options={
+    "lowlight_train": Field(["train"], types=(list,),
+                            doc="lowlight dataset: folders under data.root to train on"),
+    "lowlight_test": Field(["test"], types=(list,),
+                           doc="lowlight dataset: folders under data.root to test on"),
+    "lowlight_test_ev": Field(-2.0, types=(float, list),
+                              doc="lowlight dataset: exposure change of the test inputs; a "
+                                  "list: test photo i at the (i mod length)-th of them"),
+    "lowlight_identity": Field(0.1, types=(float,), low=0.0, high=1.0,
+                               doc="lowlight dataset: share of training pairs left unchanged "
+                                   "(a photo that needs nothing must come out as it went in)"),
+    "lowlight_highlights": Field(0.0, types=(float,), low=0.0, high=1.0,
+                                 doc="lowlight dataset: share of the synthesised inputs whose "
+                                     "brightest parts keep their light (lamps, windows: "
+                                     "jsymnet.data.lowlight); 0: off")})
+def _lowlight_pairs(split, data):
     folders = {"train": data["lowlight_train"], "test": data["lowlight_test"],
                "all": list(data["lowlight_train"]) + list(data["lowlight_test"])}
     if split not in folders:
         raise ValueError(f"split must be train, test or all, got {split!r}")
-    return lowlight_targets(root or data.get("root"), folders[split])
+    return lowlight_targets(data.get("root"), folders[split])
 
 
-@register_dataset("brackets", BracketsDataset, holds_out=True, identity="brackets_identity")
-def _brackets_pairs(split, root, low, high, data):
+@register_dataset("brackets", BracketsDataset, holds_out=True, identity="brackets_identity",
+                  options={
+    "brackets_identity": Field(0.0, types=(float,), low=0.0, high=1.0,
+                               doc="brackets dataset: share of training pairs that are a "
+                                   "bracket's target paired with itself"),
+    "brackets_max_luma": Field(None, types=(float,), optional=True,
+                               doc="brackets dataset: train only on darker frames whose mean "
+                                   "luma is at most this; null: every frame >= 1 EV darker")})
+def _brackets_pairs(split, data):
     fraction = 0.2 if data.get("val_fraction") is None else data["val_fraction"]
-    return bracket_pairs(_dataset_root("brackets", root, data), split, fraction, HOLDOUT_SEED,
+    return bracket_pairs(_dataset_root("brackets", data), split, fraction, HOLDOUT_SEED,
                          max_luma=data["brackets_max_luma"] if split == "train" else None)
 
 
-@register_dataset("mix", MixDataset, holds_out=True)   # each part holds out its own
-def _mix_pairs(split, root, low, high, data):
+@register_dataset("mix", MixDataset, holds_out=True, options={   # each part holds out its own
+    "mix": Field([], types=(list,),
+                 doc="mix dataset: a list of data sections, each with a 'weight' (its share "
+                     "of the training pairs) and the keys of its own dataset")})
+def _mix_pairs(split, data):
     from ..config import mix_parts
-    return [p for _, part in mix_parts(data)
-            for p in dataset_pairs(part["dataset"], split, None, None, None, part)]
+    return [p for _, part in mix_parts(data) for p in dataset_pairs(part["dataset"], split,
+                                                                    data_cfg=part)]
 
 
 __all__ = ["BracketsDataset", "DATASETS", "DatasetKind", "LowLightDataset", "MixDataset",
            "PairedImageDataset", "augment_pair", "build_dataset", "check_pair_sizes", "dataset_pairs", "file_pair_datasets",
-           "lowlight_targets", "read_pair", "register_dataset"]
+           "lowlight_targets", "read_pair", "register_dataset", "with_folders"]

@@ -152,22 +152,45 @@ def _decode(path):
                              f"image? Replace or remove it.") from None
 
 
-def _to_unit_float(img, path):
+def unit_float(img, what="image"):
+    """float32 in [0, 1] of 8-bit, 16-bit, boolean or [0, 1] floating-point pixels (the
+    one conversion of file pixels and of arrays handed to :func:`jsymnet.enhance`)."""
     if img.dtype == np.uint8:
-        return img.astype(np.float32) / 255.0
+        return img.astype(np.float32) / np.float32(255.0)
     if img.dtype == np.uint16:
-        return img.astype(np.float32) / 65535.0
+        return img.astype(np.float32) / np.float32(65535.0)
     if img.dtype == np.bool_:
         return img.astype(np.float32)
-    if img.dtype in (np.float32, np.float64):
+    if np.issubdtype(img.dtype, np.floating):
         img = img.astype(np.float32)
-        if not np.isfinite(img).all() or img.min() < 0.0 or img.max() > 1.0:
-            raise ImageReadError(f"{path}: floating-point image with values outside [0, 1] "
-                                 f"(min {np.nanmin(img):.4g}, max {np.nanmax(img):.4g}); "
-                                 f"jsymnet takes display-referred images: convert it to 8- or "
-                                 f"16-bit first")
+        if img.size and (not np.isfinite(img).all() or img.min() < 0.0 or img.max() > 1.0):
+            raise ImageReadError(f"{what}: floating-point pixels must lie in [0, 1] (min "
+                                 f"{np.nanmin(img):.4g}, max {np.nanmax(img):.4g}); jsymnet "
+                                 f"takes display-referred images: divide 8-bit data by 255, "
+                                 f"or give 8- or 16-bit integers")
         return img
-    raise ImageReadError(f"{path}: unsupported pixel type {img.dtype}; use 8- or 16-bit images")
+    raise ImageReadError(f"{what}: unsupported pixel type {img.dtype}; use 8- or 16-bit "
+                         f"integers or floats in [0, 1]")
+
+
+def split_image(arr, what="image"):
+    """(colour, alpha, gray) of an H x W, H x W x 1/2/3/4 image in its own dtype: colour
+    H x W x 1 (gray) or H x W x 3, alpha H x W (or None)."""
+    if arr.ndim == 3 and arr.shape[2] == 1:
+        arr = arr[:, :, 0]
+    if arr.ndim == 2:
+        return arr[:, :, None], None, True
+    if arr.ndim == 3 and arr.shape[2] in (2, 3, 4):
+        alpha = arr[:, :, -1] if arr.shape[2] in (2, 4) else None
+        colour = arr[:, :, :1] if arr.shape[2] == 2 else arr[:, :, :3]
+        return colour, alpha, arr.shape[2] == 2
+    raise ImageReadError(f"{what}: unsupported image layout {arr.shape}; expected H x W "
+                         f"(gray), H x W x 3 (RGB) or with alpha H x W x 2 / H x W x 4")
+
+
+def rgb_of(colour):
+    """H x W x 3 of H x W x 1 (gray, repeated) or H x W x 3 float pixels."""
+    return np.repeat(colour, 3, axis=2) if colour.shape[2] == 1 else colour
 
 
 class LoadedImage(tuple):
@@ -199,22 +222,10 @@ def load_image(path):
     if not path.is_file():
         raise ImageReadError(f"not a file: {path}")
     raw = _decode(path)
-    if raw.ndim == 3 and raw.shape[2] == 1:
-        raw = raw[:, :, 0]
-    if raw.ndim not in (2, 3) or (raw.ndim == 3 and raw.shape[2] not in (2, 3, 4)):
-        raise ImageReadError(f"{path}: unsupported image layout {raw.shape}; expected "
-                             f"grayscale, RGB or RGBA")
-    gray = raw.ndim == 2 or raw.shape[2] == 2
+    colour, alpha, gray = split_image(raw, str(path))
     bits = 8 if raw.dtype in (np.uint8, np.bool_) else 16
-    img = _to_unit_float(raw, path)
-    alpha = None
-    if img.ndim == 3 and img.shape[2] in (2, 4):
-        alpha = img[:, :, -1]
-        img = img[:, :, :-1]
-    if img.ndim == 2:
-        img = np.repeat(img[:, :, None], 3, axis=2)
-    elif img.shape[2] == 1:
-        img = np.repeat(img, 3, axis=2)
+    img = rgb_of(unit_float(colour, str(path)))
+    alpha = None if alpha is None else unit_float(alpha, str(path))
     orientation = exif_orientation(path)
     img = apply_orientation(img, orientation)
     if alpha is not None:

@@ -23,7 +23,9 @@ resume.
 import jittor as jt
 import numpy as np
 
+from ..config import ConfigError, Field
 from ..errors import JsymnetError
+from ..registry import OPTIMIZERS
 
 
 class OptimizerStateError(JsymnetError, ValueError):
@@ -168,11 +170,32 @@ class JittorAdam(Adam):
         p.update(p - m * step_size / (jt.sqrt(v) + self.eps))
 
 
-OPTIMIZERS = {"adam": Adam, "adam_jittor": JittorAdam}
+# The keys of ``train.optim`` the Adam updates read (``grad_clip`` is the trainer's).
+ADAM_OPTIONS = {
+    "lr": Field(2e-4, types=(float,), gt=0.0),
+    "betas": Field([0.9, 0.999], types=(list,)),
+    "eps": Field(1e-8, types=(float,), gt=0.0, doc="Adam's epsilon (torch's default)"),
+    "weight_decay": Field(1e-5, types=(float,), low=0.0),
+}
+
+
+def _check_betas(section, where):
+    betas = section["betas"]
+    if len(betas) != 2 or not all(0 <= b < 1 for b in betas):
+        raise ConfigError(f"{where}: key 'train.optim.betas' must hold two numbers in [0, 1), "
+                          f"got {betas}")
+
+
+OPTIMIZERS.register("adam", Adam, options=ADAM_OPTIONS, check=_check_betas)
+OPTIMIZERS.register("adam_jittor", JittorAdam, options=ADAM_OPTIONS, check=_check_betas)
 
 
 def make_optimizer(model, optim_cfg):
-    """The optimiser of ``train.optim`` over the trainable parameters (the frozen codec is left out)."""
-    cls = OPTIMIZERS[optim_cfg["type"]]
-    return cls(model.trainable_parameters(), lr=optim_cfg["lr"], betas=tuple(optim_cfg["betas"]),
-               eps=optim_cfg["eps"], weight_decay=optim_cfg["weight_decay"])
+    """The optimiser of ``train.optim`` over the trainable parameters (the frozen codec is
+    left out): the registered class, given the options it declared."""
+    cls = OPTIMIZERS.get(optim_cfg["type"])
+    options = {k: optim_cfg.get(k, field.default)
+               for k, field in OPTIMIZERS.options(optim_cfg["type"]).items()}
+    if "betas" in options:
+        options["betas"] = tuple(options["betas"])
+    return cls(model.trainable_parameters(), **options)

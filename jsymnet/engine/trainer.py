@@ -18,11 +18,14 @@ MultiStep schedule of ``train.schedule``. Into its run folder it writes:
 * ``iter_<N>.pkl``  with ``train.keep_every`` > 0, full snapshots to keep.
 
 All are jsymnet checkpoints (:func:`jsymnet.load_model`, ``tools/test.py``),
-written atomically. Resume is exact: the batch order and the crops are pure
-functions of (seed, epoch, index), the lr a function of the iteration, and
-Jittor's generator is reseeded from (seed, iteration) before every step (its
-state cannot be read back), so N steps straight and N/2 + resume + N/2 give
-the same weights.
+written atomically. Resume is exact (N steps straight and N/2 + resume + N/2 give
+the same weights).
+
+This module is the loop and its data; each other concern is a module of its own:
+:mod:`.checkpointing` (what the checkpoints hold, exact resume), :mod:`.runlog`
+(log.jsonl and TensorBoard), :mod:`.validation` (the validation score, by
+:func:`jsymnet.evaluate.score_pair`), :mod:`.step` (one step), :mod:`.schedule`
+(batch order and lr), :mod:`.ema` (the weight average).
 
 Multi-GPU (Jittor's MPI data parallel)::
 
@@ -35,8 +38,6 @@ processes inside ``optimizer.backward`` and broadcasts rank 0's weights at the
 first step, so the result matches a single process with the same global
 batch. Only rank 0 validates, logs and writes checkpoints.
 """
-import contextlib
-import json
 import math
 import random
 import signal
@@ -47,31 +48,19 @@ import jittor as jt
 import numpy as np
 
 from ..errors import JsymnetError
-from ..checkpoint import read_checkpoint, save_checkpoint
+from ..checkpoint import read_checkpoint
 from ..models.state import compare_state, load_state
 from ..config import dump_config, load_config
-from .. import metrics
-from ..data.image_io import to_uint8
-from ..inference import run_rgb
 from ..models import build_model
 from ..utils.fileio import atomic_write_text
+from .checkpointing import (BEST, FINAL, LATEST, ResumeError, _nothing, auto_resume_path,
+                            resume_run, run_state, save_run, step_seed)
 from .ema import WeightAverage
+from .runlog import LOG_NAME, RunLog
 from .schedule import BatchOrder, MultiStepSchedule
-from .optim import OptimizerStateError, make_optimizer
+from .optim import make_optimizer
 from .step import backward_mode, step_function
-
-TRAINER_STATE_VERSION = 1
-LATEST, BEST, FINAL = "latest.pkl", "best.pkl", "final.pkl"
-LOG_NAME = "log.jsonl"
-
-
-class ResumeError(JsymnetError, ValueError):
-    """A checkpoint cannot continue this run; the message says why."""
-
-
-def step_seed(seed, iteration, rank=0):
-    """Jittor's seed for step ``iteration`` (a pure function, so resume reseeds identically)."""
-    return int(np.random.SeedSequence([seed, iteration, rank]).generate_state(1)[0] % (2 ** 31))
+from .validation import Validation
 
 
 def mpi_info():
@@ -79,13 +68,6 @@ def mpi_info():
     if getattr(jt, "in_mpi", False):
         return int(jt.rank), int(jt.world_size)
     return 0, 1
-
-
-def _architecture(cfg):
-    """The model section without the codec weights path (a moved VGG file is the same net)."""
-    model = {k: dict(v) for k, v in cfg["model"].items()}
-    model["codec"].pop("weights", None)
-    return model
 
 
 class _Stop:
@@ -157,7 +139,9 @@ class Trainer:
         self.iteration = 0
         self.best = {"psnr": -math.inf, "ssim": None, "iteration": None}
         self.history = []  # (iteration, total loss) of every step run in this process
-        self._tb = None
+        self.runlog = RunLog(self.work_dir, enabled=self.main)
+        self.validation = Validation(self.val_set, self.tcfg["val_limit"]) \
+            if self.val_set is not None else None
 
     def _init_weights(self, init):
         """``train.init``: the weights of a checkpoint (a path or a shipped name) as the
@@ -212,175 +196,51 @@ class Trainer:
         high = np.stack([np.asarray(b, np.float32) for _, b in items])
         return jt.array(low), jt.array(high)
 
-    # ---- state ------------------------------------------------------------------------
+    # ---- state, checkpoints, resume (engine/checkpointing.py) ---------------------------
     @property
     def total_iters(self):
         return self.schedule.total_iters
 
     def trainer_state(self, with_optimizer=True):
-        """What ``extra["trainer"]`` of a checkpoint holds."""
-        epoch, b = self.order.locate(self.iteration)
-        state = {"version": TRAINER_STATE_VERSION, "iteration": self.iteration,
-                 "epoch": epoch, "batch_in_epoch": b, "total_iters": self.total_iters,
-                 "lr": self.schedule.lr_at(self.iteration),
-                 "schedule": self.schedule.state_dict(), "batch_order": self.order.state_dict(),
-                 "best": dict(self.best), "world_size": self.world_size}
-        if with_optimizer:
-            if self.ema is not None:
-                state["ema"] = self.ema.state()
-            state["optimizer"] = self.optimizer.state(self.names)
-            state["rng"] = {"python": random.getstate(), "numpy": np.random.get_state(),
-                            "jittor_seed": int(jt.get_seed()),
-                            "jittor_next": step_seed(self.tcfg["seed"], self.iteration, self.rank)}
-        return state
+        """What ``extra["trainer"]`` of a checkpoint holds (:func:`.checkpointing.run_state`)."""
+        return run_state(self, with_optimizer)
 
     def save(self, path, with_optimizer=True):
         """Write a checkpoint of the model (and, by default, all the training state)."""
-        if not self.main:
-            return None
-        source = {"kind": "trained", "trainer": "jsymnet.engine.Trainer",
-                  "run": str(self.work_dir), "iteration": self.iteration,
-                  "dataset": self.cfg["data"]["dataset"]}
-        # weights only (best, final): the averaged weights when train.ema is on; a full
-        # state (latest): the weights being trained, the average beside them
-        averaged = self.ema is not None and not with_optimizer
-        if averaged:
-            source["weights"] = f"exponential moving average, decay {self.ema.decay}"
-        with self.ema.applied(self.model) if averaged else _nothing():
-            path = save_checkpoint(path, self.model, source=source,
-                                   extra={"trainer": self.trainer_state(with_optimizer)})
-        self.log({"event": "checkpoint", "iter": self.iteration, "path": str(path),
-                  "optimizer": with_optimizer})
-        return path
+        return save_run(self, path, with_optimizer)
 
     def resume(self, path):
         """Continue from a checkpoint written by :meth:`save` (exactly where it stopped)."""
-        ckpt = read_checkpoint(path)
-        state = ckpt.get("extra", {}).get("trainer")
-        if not state or "optimizer" not in state:
-            raise ResumeError(f"{path} holds weights only (no optimizer/iteration state): it "
-                              f"cannot be resumed. Resume from a run's {LATEST} (or an "
-                              f"iter_<N>.pkl)")
-        if _architecture(load_config(ckpt["config"])) != _architecture(self.cfg):
-            raise ResumeError(f"{path} was trained with another model config than this run; "
-                              f"resume with the config it was started with")
-        if state["batch_order"]["num_items"] != self.order.num_items:
-            raise ResumeError(f"{path}: the training set had {state['batch_order']['num_items']}"
-                              f" pairs, it now has {self.order.num_items}; the run cannot "
-                              f"continue exactly")
-        if state["batch_order"]["batch_size"] != self.order.batch_size:
-            raise ResumeError(f"{path}: train.batch_size was {state['batch_order']['batch_size']}"
-                              f", now {self.order.batch_size}")
-        load_state(self.model, ckpt["state_dict"], strict=True, where=str(path))
-        try:
-            self.optimizer.load_state(state["optimizer"], self.names, str(path))
-        except OptimizerStateError as exc:
-            raise ResumeError(str(exc)) from None
-        if self.ema is not None:
-            if "ema" not in state:
-                raise ResumeError(f"{path} has no weight average, but this run has "
-                                  f"train.ema: {self.tcfg['ema']}; resume with the config it "
-                                  f"was started with")
-            self.ema.load(state["ema"], str(path))
-        self.iteration = int(state["iteration"])
-        self.best = dict(state["best"])
-        if state["best"]["psnr"] is None:
-            self.best["psnr"] = -math.inf
-        rng = state["rng"]
-        random.setstate(rng["python"])
-        np.random.set_state(rng["numpy"])
-        jt.set_seed(int(rng["jittor_seed"]))
-        self.model.train()
-        self.log({"event": "resume", "iter": self.iteration, "from": str(path)})
-        return self.iteration
+        return resume_run(self, path)
 
     def auto_resume_path(self):
         """``work_dir/latest.pkl`` if a previous run left one there, else None."""
-        path = self.work_dir / LATEST
-        return path if path.is_file() else None
+        return auto_resume_path(self.work_dir)
 
-    # ---- logging ----------------------------------------------------------------------
+    # ---- logging (engine/runlog.py) -----------------------------------------------------
     def log(self, record):
-        if not self.main:
-            return
-        record = {"time": round(time.time(), 3), **record}
-        self.work_dir.mkdir(parents=True, exist_ok=True)
-        with open(self.work_dir / LOG_NAME, "a") as f:
-            f.write(json.dumps(record) + "\n")
-        if self._tb is not None:
-            it = record.get("iter", 0)
-            for k, v in record.items():
-                if k not in ("time", "iter") and isinstance(v, (int, float)) \
-                        and not isinstance(v, bool):
-                    self._tb.add_scalar(f"{record['event']}/{k}", v, it)
-            if record["event"] == "val":
-                self._tb_images(it)
-            self._tb.flush()
+        """One record of log.jsonl (and TensorBoard; its validation images with a val
+        record)."""
+        self.runlog.write(record)
+        if record["event"] == "val" and self.runlog.tb is not None:
+            with self.ema.applied(self.model) if self.ema is not None else _nothing():
+                self.runlog.images(record.get("iter", 0), self.validation.panels(self.model))
 
-    def _open_tensorboard(self):
-        """``train.tensorboard``: TensorBoard events in ``work_dir/tb`` (tensorboardX, the
-        optional extra ``jsymnet[tensorboard]``): every number of log.jsonl as a scalar and,
-        at each validation, input | output | target of the first validation pairs. Without
-        tensorboardX: one note, and log.jsonl alone (``tools/plot_run.py`` draws it)."""
-        if not (self.main and self.tcfg["tensorboard"]):
-            return
-        try:
-            from tensorboardX import SummaryWriter  # torch's would import torch (see runtime)
-        except ImportError:
-            import sys
-            print("note: train.tensorboard is on but tensorboardX is not installed (pip "
-                  "install 'jsymnet[tensorboard]'); the curves are in log.jsonl: draw them "
-                  "with tools/plot_run.py", file=sys.stderr)
-            return
-        self._tb = SummaryWriter(str(self.work_dir / "tb"))
-
-    def _tb_images(self, it, count=3, height=256):
-        """input | output | target of the first ``count`` validation pairs (at most
-        ``height`` pixels high) as TensorBoard images; run again here, with the weights
-        just validated, so that the validation itself stays as it is."""
-        import cv2
-        self.model.eval()
-        try:
-            for i in range(min(count, self._count(self.val_set))):
-                low, high = (np.asarray(a, np.float32).transpose(1, 2, 0)
-                             for a in self.val_set[i])
-                panel = np.concatenate([low, run_rgb(self.model, low), high], axis=1)
-                if panel.shape[0] > height:
-                    size = (round(panel.shape[1] * height / panel.shape[0]), height)
-                    panel = cv2.resize(panel, size, interpolation=cv2.INTER_AREA)
-                self._tb.add_image(f"val_images/{i}", to_uint8(panel), it, dataformats="HWC")
-        finally:
-            self.model.train()
-
-    # ---- validation -------------------------------------------------------------------
+    # ---- validation (engine/validation.py) ----------------------------------------------
     def validate(self):
-        """Mean PSNR / SSIM (SPEC 7) of ``enhance`` on the validation pairs; None without any."""
-        if self.val_set is None or not self.main:
+        """Mean PSNR / SSIM (SPEC 7) of ``enhance`` on the validation pairs (the averaged
+        weights with ``train.ema``); a better score than any before writes ``best.pkl``.
+        None without validation pairs."""
+        if self.validation is None or not self.main:
             return None
-        n = self._count(self.val_set)
-        if self.tcfg["val_limit"]:
-            n = min(n, self.tcfg["val_limit"])
         with self.ema.applied(self.model) if self.ema is not None else _nothing():
-            return self._validate(n)
-
-    def _validate(self, n):
-        self.model.eval()
-        scores = []
-        try:
-            for i in range(n):
-                low, high = self.val_set[i]       # 3 x H x W
-                out = run_rgb(self.model, np.asarray(low, np.float32).transpose(1, 2, 0))
-                high = np.asarray(high).transpose(1, 2, 0)
-                scores.append(metrics.psnr_ssim(to_uint8(out), to_uint8(high)))
-        finally:
-            self.model.train()
-        psnr = float(np.mean([s[0] for s in scores]))
-        ssim = float(np.mean([s[1] for s in scores]))
+            scores = self.validation.score(self.model)
+        psnr, ssim = scores["psnr"], scores["ssim"]
         improved = psnr > self.best["psnr"]
         if improved:
             self.best = {"psnr": psnr, "ssim": ssim, "iteration": self.iteration}
         self.log({"event": "val", "iter": self.iteration, "psnr": psnr, "ssim": ssim,
-                  "images": n, "best_psnr": self.best["psnr"],
+                  "images": scores["images"], "best_psnr": self.best["psnr"],
                   "best_iter": self.best["iteration"]})
         if improved:
             self.save(self.work_dir / BEST, with_optimizer=False)
@@ -421,7 +281,8 @@ class Trainer:
             for stale in self.work_dir.glob(".*.tmp.*"):  # a killed run's partial writes
                 stale.unlink(missing_ok=True)
             atomic_write_text(self.work_dir / "config.yaml", dump_config(self.cfg))
-            self._open_tensorboard()
+            if self.tcfg["tensorboard"]:
+                self.runlog.open_tensorboard()
         self.log({"event": "start", "iter": self.iteration, "end": end,
                   "total_iters": self.total_iters, "iters_per_epoch":
                   self.order.batches_per_epoch, "train_pairs": self.order.num_items,
@@ -486,15 +347,8 @@ class Trainer:
         if result:
             summary.update(val_psnr=result["psnr"], val_ssim=result["ssim"])
         self.log(summary)
-        if self._tb is not None:
-            self._tb.close()
-            self._tb = None
+        self.runlog.close()
         return summary
-
-
-@contextlib.contextmanager
-def _nothing():
-    yield
 
 
 class _LogWindow:

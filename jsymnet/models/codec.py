@@ -13,8 +13,10 @@ from jittor import nn
 from ..errors import JsymnetError
 from ..torch_pickle import ConvertError, read_pickle
 from ..resources import resolve_file
+from ..config import Field
 from .registry import register_codec
 from .stages import zero_outside
+
 
 class CodecWeightsError(JsymnetError, ValueError):
     """A codec weights file is missing or does not hold VGG-16 conv1_1 / conv1_2."""
@@ -52,7 +54,20 @@ def load_vgg_codec_weights(path, channels=64):
     return tuple(out)
 
 
-@register_codec("vgg")
+VGG_OPTIONS = {
+    "weights": Field(None, types=(str,), optional=True,
+                     doc="codec weights file (jt.save of conv1_1/conv1_2); null = random"),
+    "channels": Field(64, low=1, high=4096, doc="VGG codec feature channels (conv1_2 outputs)"),
+}
+HAAR_OPTIONS = {
+    "haar_levels": Field(1, low=1, high=8, doc="haar codec: number of 2x2 wavelet levels"),
+    "haar_mix": Field(False, doc="haar codec: follow the bands by a fixed orthogonal channel "
+                                 "rotation, so both halves of the IFT's split carry "
+                                 "brightness and colour (as VGG features do)"),
+}
+
+
+@register_codec("vgg", options=VGG_OPTIONS)
 class VGGCodec(nn.Module):
     """E(x) = conv(conv(x, W1), W2); D(f) = conv_T(conv_T(f, W2), W1).
 
@@ -137,7 +152,7 @@ def haar_merge(f):
     return jt.stack([top, bottom], dim=3).reshape(n, c, 2 * h, 2 * w)
 
 
-@register_codec("haar")
+@register_codec("haar", options=HAAR_OPTIONS)
 class HaarCodec(nn.Module):
     """Haar-wavelet codec of the Table 2 ablation (the INN downsampling of IRN).
 

@@ -2,7 +2,6 @@
 from jittor import nn
 
 from ..config import ConfigError, load_config
-from . import codec, rram  # noqa: F401  (register the codecs and the subnets)
 from .ift import IFT
 from .registry import CODECS
 from .stages import DIRECT

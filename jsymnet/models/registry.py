@@ -1,20 +1,26 @@
-"""Registries of codecs and coupling subnets, so configs name parts by string.
+"""The model's two part tables, :data:`~jsymnet.registry.CODECS` and
+:data:`~jsymnet.registry.SUBNETS` (defined in :mod:`jsymnet.registry` with the others).
 
-Both are :class:`jsymnet.registry.Registry` tables: ``CODECS.get("vgg")``,
-``"haar" in CODECS``, ``CODECS.names()``.
+``@register_codec(name, options={...})`` and ``@register_subnet(name, options={...},
+check=...)`` are their ``register``: see :mod:`jsymnet.registry` for what a part is and
+how it declares its options.
 """
-from ..registry import Registry, RegistryError
-
-CODECS = Registry("codec")
-SUBNETS = Registry("subnet")
+from ..registry import CODECS, SUBNETS, Registry, RegistryError
 
 
-def register_codec(kind):
-    return CODECS.register(kind)
+def register_codec(kind, options=None, check=None):
+    """Register a codec class: ``cls.from_config(section, load_weights)`` builds it from
+    ``model.codec``; it has ``encode``, ``decode``, ``out_channels``, ``size_divisor``
+    and ``halo`` (context pixels a tile needs)."""
+    return CODECS.register(kind, options=options, check=check)
 
 
-def register_subnet(kind):
-    return SUBNETS.register(kind)
+def register_subnet(kind, options=None, check=None):
+    """Register a coupling subnet class: ``cls(in_channels, out_channels, section)`` with
+    ``section`` the validated ``model.subnet``; it maps N x in x H x W to N x out x H x W,
+    starts as the zero function, and gives its computation as ``stages()``
+    (:mod:`jsymnet.models.stages`) so that tiling and the reversible backward can run it."""
+    return SUBNETS.register(kind, options=options, check=check)
 
 
 def lookup(table, kind, what=None):

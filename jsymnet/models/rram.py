@@ -12,9 +12,35 @@ tile by tile (:mod:`jsymnet.tiling`).
 import jittor as jt
 from jittor import nn
 
+from ..config import ConfigError, Field
 from .init import conv1x1, conv3x3, kaiming_, xavier_, zeros_
 from .registry import register_subnet
 from .stages import Stage, around, run_stages
+
+
+# The options of ``model.subnet`` these subnets read, each declared once and shared by
+# the subnets that read it (the defaults are the paper's).
+ROUNDS = Field(3, low=1, high=64, doc="T, recurrent rounds of the RRAM (Eq. 5-6); blocks "
+                                      "of the residual ablations")
+MID = Field(64, low=1, high=4096, doc="RRAM width (entry conv 32 -> 64, Eq. 10)")
+HIDDEN = Field(128, low=1, high=4096, doc="RSCA inner width (64 -> 128 -> 64, Eq. 7)")
+REDUCTION = Field(16, low=1, high=4096, doc="attention squeeze ratio (64 -> 4)")
+SHARE = Field(False, doc="true: one RSCA reused T times (paper); false: one per round "
+                         "(release)")
+ATTENTION = Field(True, doc="soft channel attention in each RSCA (Eq. 8-9)")
+ENTRY_INIT = Field("xavier", choices=("xavier", "kaiming"),
+                   doc="entry conv init: xavier (what the release runs) or kaiming")
+INIT_SCALE = Field(0.1, types=(float,), doc="scale of the initial conv weights")
+PRELU_INIT = Field(0.2, types=(float,), doc="initial PReLU slope")
+GROWTH = Field(32, low=1, high=4096, doc="dense subnet growth channels")
+
+ENTRY = {"entry_init": ENTRY_INIT, "init_scale": INIT_SCALE, "prelu_init": PRELU_INIT}
+
+
+def _check_reduction(section, where):
+    if section["mid_channels"] // section["reduction"] < 1:
+        raise ConfigError(f"{where}: key 'model.subnet.reduction' ({section['reduction']}) "
+                          f"exceeds model.subnet.mid_channels ({section['mid_channels']})")
 
 
 class ChannelAttention(nn.Module):
@@ -71,8 +97,10 @@ class RSCA(nn.Module):
         return self.so is not None
 
     def execute(self, x):
+        """The whole unit at once, :class:`ChannelAttention` included; the subnets run it
+        as ``branch`` and ``combine`` (``tests/test_models.py`` holds the two equal)."""
         x_h = self.branch(x)
-        return self.combine(x, x_h, x_h.mean(dims=(2, 3), keepdims=True) if self.pools() else None)
+        return (self.so(x_h) if self.so is not None else x_h) + x
 
 
 class _Subnet(nn.Module):
@@ -105,39 +133,60 @@ class _Subnet(nn.Module):
 def _residual_chain(units, recurrent):
     """Stages of ``units`` (each with ``branch``, ``combine``, ``pools``, ``depth``) in a row.
 
-    recurrent=False: x_(t+1) = unit_t(x_t), from x_1 = x_fi (residual blocks).
+    recurrent=False (residual blocks): x^(t+1) = unit_t(x^t) from x^1 = x_fi; the
+    result is x^(T+1).
     recurrent=True (the RRAM, Eq. 5-6): h^1 = 0; x_fo^t = unit_t(h^t + x_fi);
     h^(t+1) = h^t + x_fo^t; the result is x_fo^T.
-    Stage t ends with unit t's branch output x_h, which its attention pools. What
-    a stage carries to the next: (x_fi, h^t, x_h) (recurrent; no h^1) or (x_t, x_h).
+
+    A unit is cut at its attention's pooling: stage t opens unit t (its branch, whose
+    output x_h is pooled) and, from t = 2 on, first closes unit t-1 with the mean it
+    receives. What crosses a cut is a tuple of maps: unit t's state, then x_h. The
+    state is (x_t,) for residual blocks; for the RRAM it is (x_fi,) at t = 1, where
+    h^1 = 0 is not stored, and (x_fi, h^t) from t = 2 on.
     """
-    def unit_input(carried):            # h^t + x_fi, or x_t
-        return carried[1] + carried[0] if recurrent and len(carried) == 2 else carried[0]
+    T = len(units)
 
-    def open_(t, carried):
-        x_h = units[t].branch(unit_input(carried))
-        return carried + (x_h,), (x_h if units[t].pools() else None)
+    def unit_input(t, state):
+        """The input of unit t (from 1): h^t + x_fi (x_fi at t = 1), or x^t."""
+        if recurrent and t > 1:
+            x_fi, h = state
+            return h + x_fi
+        return state[0]
 
-    def close(t, maps, mean):
-        """Unit t after its pooling: (what unit t+1 is opened with, x_fo^t)."""
-        carried, x_h = maps[:-1], maps[-1]
-        x_fo = units[t].combine(unit_input(carried), x_h, mean)
+    def next_state(t, state, out):
+        """The state unit t+1 starts from, given unit t's output ``out``."""
         if not recurrent:
-            return (x_fo,), x_fo
-        return (carried[0], x_fo if len(carried) == 1 else carried[1] + x_fo), x_fo
+            return (out,)
+        x_fi = state[0]
+        return (x_fi, out) if t == 1 else (x_fi, state[1] + out)   # h^(t+1) = h^t + x_fo^t
+
+    def open_unit(t, state):
+        x_h = units[t - 1].branch(unit_input(t, state))
+        return state + (x_h,), (x_h if units[t - 1].pools() else None)
+
+    def close_unit(t, maps, mean):
+        """(state after unit t, unit t's output) from stage t's maps and x_h's mean."""
+        state, x_h = maps[:-1], maps[-1]
+        out = units[t - 1].combine(unit_input(t, state), x_h, mean)
+        return next_state(t, state, out), out
+
+    def first(maps, _):
+        return open_unit(1, (maps[0],))
 
     def middle(t):
-        return lambda maps, mean: open_(t, close(t - 1, maps, mean)[0])
+        return lambda maps, mean: open_unit(t, close_unit(t - 1, maps, mean)[0])
 
     def last(maps, mean):
-        return (close(len(units) - 1, maps, mean)[1],), None
+        return (close_unit(T, maps, mean)[1],), None
 
-    return ([Stage(lambda maps, _: open_(0, (maps[0],)), units[0].depth)]
-            + [Stage(middle(t), units[t].depth) for t in range(1, len(units))]
+    return ([Stage(first, units[0].depth)]
+            + [Stage(middle(t), units[t - 1].depth) for t in range(2, T + 1)]
             + [Stage(last, 0)])
 
 
-@register_subnet("rram")
+@register_subnet("rram", options=dict(rounds=ROUNDS, share_weights=SHARE, attention=ATTENTION,
+                                      mid_channels=MID, hidden_channels=HIDDEN,
+                                      reduction=REDUCTION, **ENTRY), check=_check_reduction)
 class RRAM(_Subnet):
     """Recurrent residual-attention module, Eq. 5-6 and 10-11.
 
@@ -200,11 +249,13 @@ class ResBlock(nn.Module):
         return self.se is not None
 
     def execute(self, x):
+        """The whole block at once; the subnet runs it as ``branch`` and ``combine``
+        (``tests/test_models.py`` holds the two equal)."""
         r = self.branch(x)
         return self.combine(x, r, r.mean(dims=(2, 3), keepdims=True) if self.pools() else None)
 
 
-@register_subnet("resblock")
+@register_subnet("resblock", options=dict(rounds=ROUNDS, mid_channels=MID, **ENTRY))
 class ResBlockSubnet(_Subnet):
     """Table 2 "RESBLK": ``rounds`` plain residual blocks in sequence, no recurrence."""
 
@@ -218,14 +269,16 @@ class ResBlockSubnet(_Subnet):
         return _residual_chain(list(self.blocks), False)
 
 
-@register_subnet("se_resblock")
+@register_subnet("se_resblock", options=dict(rounds=ROUNDS, mid_channels=MID,
+                                                reduction=REDUCTION, **ENTRY),
+                 check=_check_reduction)
 class SEResBlockSubnet(ResBlockSubnet):
     """Table 2 "SE-RESBLK": residual blocks with squeeze-excitation (ReLU, no recurrence)."""
 
     se = True
 
 
-@register_subnet("dense")
+@register_subnet("dense", options={"growth": GROWTH, "init_scale": INIT_SCALE})
 class DenseSubnet(nn.Module):
     """Table 2 "DenseNet": the five-conv dense block of IRN (LeakyReLU 0.2).
 

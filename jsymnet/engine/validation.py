@@ -1,0 +1,59 @@
+"""A run's validation: the mean PSNR / SSIM (SPEC 7) of ``enhance`` on its held-out pairs.
+
+Each pair is enhanced and scored by :func:`jsymnet.evaluate.score_pair`, the step
+``tools/test.py`` scores with, so a run's validation figure and a later
+``tools/test.py`` of the same pairs agree.
+"""
+import cv2
+import numpy as np
+
+from ..data.image_io import to_uint8
+from ..evaluate import score_pair
+from ..inference import run_rgb
+
+
+class Validation:
+    """The first ``limit`` items (all when None) of ``dataset``, whose items are
+    (low, high) 3 x H x W float32 arrays."""
+
+    def __init__(self, dataset, limit=None):
+        self.dataset = dataset
+        n = dataset.num_pairs() if hasattr(dataset, "num_pairs") else len(dataset)
+        self.count = min(n, limit) if limit else n
+
+    def pair(self, i):
+        """(low, high) of item ``i`` as H x W x 3 float32."""
+        return tuple(np.asarray(a, np.float32).transpose(1, 2, 0) for a in self.dataset[i])
+
+    def score(self, model):
+        """{"psnr", "ssim", "images"}: the means over the pairs, in eval mode."""
+        rows = _in_eval(model, lambda: [score_pair(model, *self.pair(i))[1]
+                                        for i in range(self.count)])
+        return {"psnr": float(np.mean([r["psnr"] for r in rows])),
+                "ssim": float(np.mean([r["ssim"] for r in rows])), "images": self.count}
+
+    def panels(self, model, count=3, height=256):
+        """input | output | target of the first ``count`` pairs as uint8 images at most
+        ``height`` pixels high (what TensorBoard shows at each validation)."""
+        def make():
+            out = []
+            for i in range(min(count, self.count)):
+                low, high = self.pair(i)
+                panel = np.concatenate([low, run_rgb(model, low), high], axis=1)
+                if panel.shape[0] > height:
+                    size = (round(panel.shape[1] * height / panel.shape[0]), height)
+                    panel = cv2.resize(panel, size, interpolation=cv2.INTER_AREA)
+                out.append(to_uint8(panel))
+            return out
+        return _in_eval(model, make)
+
+
+def _in_eval(model, fn):
+    model.eval()
+    try:
+        return fn()
+    finally:
+        model.train()
+
+
+__all__ = ["Validation"]
