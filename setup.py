@@ -10,6 +10,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 # jsymnet finds its configs and its default model from any folder. The repository's
 # top-level configs/ and weights/ stay the source; jsymnet/resources.py lists them.
 BUNDLED = ["configs/*.yaml", "configs/ablations/*.yaml", "weights/jsymnet_default.pkl",
+           "weights/jsymnet_bsds.pkl",
            "weights/jsymnet_sample.pkl", "weights/vgg16_codec.pkl"]
 
 
