@@ -184,9 +184,11 @@ def enhance_in_page(driver, url, photo, strength, download_dir, timeout=600):
     links[0].click()
 
     def downloaded():
-        new = [f for f in set(os.listdir(download_dir)) - before
-               if not f.endswith(".crdownload")]
-        return new[0] if new else None
+        # Chromium writes a download to a hidden temporary (".org.chromium.Chromium.*")
+        # and to "*.crdownload" before renaming it: wait until only the finished file is new
+        new = set(os.listdir(download_dir)) - before
+        done = [f for f in new if not f.endswith(".crdownload") and not f.startswith(".")]
+        return done[0] if done and len(done) == len(new) else None
     name = _wait_for(downloaded, 60, "the download")
     status = driver.find_element(By.ID, "status").text
     return Path(download_dir) / name, status
