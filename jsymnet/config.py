@@ -68,17 +68,17 @@ class Field:
         return value
 
     def _check_limits(self, key, value, where):
+        if self.low is None and self.gt is None and self.high is None and self.lt is None:
+            return
         if self.high is not None and self.low is not None and self.low >= 1 and \
                 value > self.high:
             raise ConfigError(f"{where}: key '{key}' is {value}, more than the {self.high} "
                               f"jsymnet builds (the default is {self.default})")
-        low_ok = (self.low is None or value >= self.low) and (self.gt is None or value > self.gt)
-        high_ok = (self.high is None or value <= self.high) and (self.lt is None or value < self.lt)
-        if low_ok and high_ok and not value != value:  # NaN fails every limit
-            return
-        if self.low is None and self.gt is None and self.high is None and self.lt is None:
-            return
-        raise ConfigError(f"{where}: key '{key}' must be {self.wording()}, got {value}")
+        ok = ((self.low is None or value >= self.low) and (self.gt is None or value > self.gt)
+              and (self.high is None or value <= self.high)
+              and (self.lt is None or value < self.lt))          # NaN fails every limit
+        if not ok:
+            raise ConfigError(f"{where}: key '{key}' must be {self.wording()}, got {value}")
 
     def wording(self):
         """The limits in words: "at least 1", "positive", "in [0, 1)"."""
@@ -207,19 +207,24 @@ PART_SECTIONS = (
      "adam: torch.optim.Adam's update, as the release trains; adam_jittor: "
      "jt.optim.Adam's (eps outside the bias correction)"),
 )
+_PARTS = {path: (table, type_key) for path, table, type_key, _, _ in PART_SECTIONS}
+
+
+def _at(tree, path):
+    """The node of nested dicts ``tree`` at ``path`` ({} where a level is missing)."""
+    for part in path:
+        tree = tree.get(part, {}) if isinstance(tree, dict) else {}
+    return tree
 
 
 def schema():
     """The whole schema: :data:`BASE_SCHEMA` with, in each part's section, its ``type`` key
     (the registered names) and every registered part's options (:mod:`jsymnet.registry`).
     Registering a part is all it takes to make its name and its keys valid."""
-    from . import registry
     out = copy.deepcopy(BASE_SCHEMA)
-    for path, table_name, type_key, default, doc in PART_SECTIONS:
-        table = getattr(registry, table_name)
-        node = out
-        for part in path:
-            node = node[part]
+    for path, _, type_key, default, doc in PART_SECTIONS:
+        table = _table(path)
+        node = _at(out, path)
         fixed = dict(node)
         node.clear()
         node[type_key] = _f(default, choices=table.names, doc=doc)
@@ -232,13 +237,14 @@ def schema():
     return out
 
 
+def _table(path):
+    from . import registry
+    return getattr(registry, _PARTS[tuple(path)][0])
+
+
 def part_of(cfg_section, path):
     """(registry, chosen name) of a validated section at ``path`` (``("model", "subnet")``)."""
-    from . import registry
-    for p, table_name, type_key, _, _ in PART_SECTIONS:
-        if p == tuple(path):
-            return getattr(registry, table_name), cfg_section[type_key]
-    raise KeyError(path)
+    return _table(path), cfg_section[_PARTS[tuple(path)][1]]
 
 
 def defaults(schema_=None):
@@ -315,7 +321,8 @@ def load_config(cfg=None, overrides=None):
     or None (all defaults).
 
     ``overrides`` is a nested dict applied on top (e.g. from the command line).
-    Returns a plain dict with every key of the schema filled in.
+    Returns a plain dict with every key filled in: the fixed ones and those of the parts
+    the config chooses (and any other key it gave).
     """
     if cfg is None:
         raw, where = {}, "config"
@@ -348,12 +355,7 @@ def _chosen_only(cfg, raw):
     written by a process that imported a part of its own (``--import``) still loads where
     that part is unknown, unless it uses it."""
     for path, *_ in PART_SECTIONS:
-        parent, given = cfg, raw
-        for part in path[:-1]:
-            parent, given = parent[part], (given or {}).get(part)
-        given = (given or {}).get(path[-1]) if isinstance(given, dict) else None
-        parent[path[-1]] = chosen_keys(parent[path[-1]], path,
-                                       set(given) if isinstance(given, dict) else ())
+        _at(cfg, path[:-1])[path[-1]] = chosen_keys(_at(cfg, path), path, set(_at(raw, path)))
     return cfg
 
 
@@ -362,19 +364,13 @@ def chosen_keys(section, path, explicit=()):
     the type key, the options of the part it chooses and the ``explicit`` keys (those a
     config wrote)."""
     table, name = part_of(section, path)
-    node = BASE_SCHEMA
-    for part in path:
-        node = node[part]
-    keep = set(node) | set(table.options(name)) | set(explicit) | {_type_key(path)}
+    keep = set(_at(BASE_SCHEMA, path)) | set(table.options(name)) | set(explicit) \
+        | {_PARTS[tuple(path)][1]}
     if path == ("data",) and name == "mix":   # its entries inherit the keys of their datasets
         for entry in section.get("mix") or []:
             if isinstance(entry, dict) and entry.get("dataset") in table:
                 keep |= set(table.options(entry["dataset"]))
     return {k: v for k, v in section.items() if k in keep}
-
-
-def _type_key(path):
-    return next(t for p, _, t, _, _ in PART_SECTIONS if p == tuple(path))
 
 
 def data_section(data, dataset):
@@ -391,11 +387,7 @@ def _check_consistency(cfg, where, full):
     """What one key's field cannot say: relations between keys, and each chosen part's
     own check (registered with it)."""
     for path, *_ in PART_SECTIONS:
-        section = cfg
-        for part in path:
-            section = section[part]
-        table, name = part_of(section, path)
-        table.check(name, section, where)
+        _check_part(_at(cfg, path), path, where)
     _check_data(cfg["data"], where, full)
     train = cfg["train"]
     if list(train["schedule"]["milestones"]) != sorted(train["schedule"]["milestones"]):
@@ -421,9 +413,14 @@ def _check_data(data, where, full, prefix="data"):
         if entry["dataset"] == "mix":
             raise ConfigError(f"{where}: {name}: a mix cannot hold another mix")
         part = _mix_part(data, entry, where, name + ".", full)
-        table, chosen = part_of(part, ("data",))
-        table.check(chosen, part, where)
+        _check_part(part, ("data",), where)
         _check_data(part, where, full, name)
+
+
+def _check_part(section, path, where):
+    """The check the chosen part of ``section`` registered (relations between its keys)."""
+    table, name = part_of(section, path)
+    table.check(name, section, where)
 
 
 def _mix_part(data, entry, where="config", prefix="data.mix.", full=None):

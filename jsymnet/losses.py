@@ -82,8 +82,7 @@ def loss_function(cfg):
     kind = LOSSES.get(cfg["type"])
     if not kind.keywords:
         return kind.fn
-    section = {k: f.default for k, f in LOSSES.options(cfg["type"]).items()}
-    section.update(cfg)     # a section made for another distance: this one's defaults
+    section = LOSSES.settings(cfg["type"], cfg)   # its options, at their defaults if missing
     return partial(kind.fn, **{k: value(section) for k, value in kind.keywords.items()})
 
 

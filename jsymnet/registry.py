@@ -147,6 +147,11 @@ class Registry:
             out.update(opts)
         return out
 
+    def settings(self, name, section):
+        """``{key: value}`` of part ``name``'s options in its config ``section``, each
+        missing one at its default (a section written for another part of the table)."""
+        return {k: section.get(k, field.default) for k, field in self.options(name).items()}
+
     def check(self, name, section, where):
         """Run the check part ``name`` registered (if any) on its config ``section``."""
         self._load()
@@ -182,7 +187,7 @@ class Registry:
 def _same_field(a, b):
     if a is b:
         return True
-    keys = ("default", "types", "choices", "optional", "low", "high")
+    keys = ("default", "types", "choices", "optional", "low", "high", "gt", "lt")
     return all(getattr(a, k, None) == getattr(b, k, None) for k in keys)
 
 

@@ -230,3 +230,14 @@ def test_cli_overrides_parse_as_config_values():
     with pytest.raises(SystemExit) as exc:  # a usage error, like argparse's own
         cli.parse_args(["-c", "c.yaml", "--set", "train.seed"])
     assert exc.value.code == 2
+
+
+def test_runs_written_before_configs_kept_only_the_chosen_parts_keys_still_resume():
+    """Checkpoints of earlier runs store every part's keys (growth for an RRAM, haar_levels
+    for a VGG codec); resume compares the network the keys make, not the key sets."""
+    from jsymnet.engine.checkpointing import _architecture
+    stored = load_config({"model": {"subnet": {"growth": 32}, "codec": {"haar_levels": 1}}})
+    assert "growth" in stored["model"]["subnet"]
+    assert _architecture(stored) == _architecture(load_config({}))
+    assert _architecture(load_config({"model": {"subnet": {"rounds": 2}}})) != \
+        _architecture(load_config({}))

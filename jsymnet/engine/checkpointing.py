@@ -19,7 +19,7 @@ import jittor as jt
 import numpy as np
 
 from ..checkpoint import read_checkpoint, save_checkpoint
-from ..config import load_config
+from ..config import chosen_keys, load_config
 from ..errors import JsymnetError
 from ..models.state import load_state
 from .optim import OptimizerStateError
@@ -38,15 +38,14 @@ def step_seed(seed, iteration, rank=0):
 
 
 def _architecture(cfg):
-    """The model section without the codec weights path (a moved VGG file is the same net)."""
+    """The model section as far as it makes the network: the keys of the chosen codec and
+    subnet only (a config written before a config kept only those still matches), without
+    the codec weights path (a moved VGG file is the same net)."""
     model = {k: dict(v) for k, v in cfg["model"].items()}
+    for part in ("codec", "subnet"):
+        model[part] = chosen_keys(model[part], ("model", part))
     model["codec"].pop("weights", None)
     return model
-
-
-@contextlib.contextmanager
-def _nothing():
-    yield
 
 
 def run_state(trainer, with_optimizer=True):
@@ -80,11 +79,11 @@ def save_run(trainer, path, with_optimizer=True):
     averaged = trainer.ema is not None and not with_optimizer
     if averaged:
         source["weights"] = f"exponential moving average, decay {trainer.ema.decay}"
-    with trainer.ema.applied(trainer.model) if averaged else _nothing():
+    with trainer.ema.applied(trainer.model) if averaged else contextlib.nullcontext():
         path = save_checkpoint(path, trainer.model, source=source,
                                extra={"trainer": run_state(trainer, with_optimizer)})
     trainer.log({"event": "checkpoint", "iter": trainer.iteration, "path": str(path),
-              "optimizer": with_optimizer})
+                 "optimizer": with_optimizer})
     return path
 
 def resume_run(trainer, path):

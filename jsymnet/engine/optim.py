@@ -194,8 +194,7 @@ def make_optimizer(model, optim_cfg):
     """The optimiser of ``train.optim`` over the trainable parameters (the frozen codec is
     left out): the registered class, given the options it declared."""
     cls = OPTIMIZERS.get(optim_cfg["type"])
-    options = {k: optim_cfg.get(k, field.default)
-               for k, field in OPTIMIZERS.options(optim_cfg["type"]).items()}
+    options = OPTIMIZERS.settings(optim_cfg["type"], optim_cfg)
     if "betas" in options:
         options["betas"] = tuple(options["betas"])
     return cls(model.trainable_parameters(), **options)

@@ -55,7 +55,7 @@ class RunLog:
     def images(self, it, panels):
         """uint8 H x W x 3 ``panels`` as TensorBoard images ``val_images/<i>`` at step
         ``it``."""
-        if self.tb is None:
+        if self.tb is None or not panels:
             return
         for i, panel in enumerate(panels):
             self.tb.add_image(f"val_images/{i}", panel, it, dataformats="HWC")

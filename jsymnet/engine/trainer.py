@@ -38,6 +38,7 @@ processes inside ``optimizer.backward`` and broadcasts rank 0's weights at the
 first step, so the result matches a single process with the same global
 batch. Only rank 0 validates, logs and writes checkpoints.
 """
+import contextlib
 import math
 import random
 import signal
@@ -53,8 +54,8 @@ from ..models.state import compare_state, load_state
 from ..config import dump_config, load_config
 from ..models import build_model
 from ..utils.fileio import atomic_write_text
-from .checkpointing import (BEST, FINAL, LATEST, ResumeError, _nothing, auto_resume_path,
-                            resume_run, run_state, save_run, step_seed)
+from .checkpointing import (BEST, FINAL, LATEST, ResumeError, auto_resume_path, resume_run,
+                            run_state, save_run, step_seed)
 from .ema import WeightAverage
 from .runlog import LOG_NAME, RunLog
 from .schedule import BatchOrder, MultiStepSchedule
@@ -219,22 +220,20 @@ class Trainer:
 
     # ---- logging (engine/runlog.py) -----------------------------------------------------
     def log(self, record):
-        """One record of log.jsonl (and TensorBoard; its validation images with a val
-        record)."""
+        """One record of log.jsonl (and of TensorBoard)."""
         self.runlog.write(record)
-        if record["event"] == "val" and self.runlog.tb is not None:
-            with self.ema.applied(self.model) if self.ema is not None else _nothing():
-                self.runlog.images(record.get("iter", 0), self.validation.panels(self.model))
 
     # ---- validation (engine/validation.py) ----------------------------------------------
     def validate(self):
         """Mean PSNR / SSIM (SPEC 7) of ``enhance`` on the validation pairs (the averaged
         weights with ``train.ema``); a better score than any before writes ``best.pkl``.
+        With TensorBoard, input | output | target of the first pairs go with the record.
         None without validation pairs."""
         if self.validation is None or not self.main:
             return None
-        with self.ema.applied(self.model) if self.ema is not None else _nothing():
+        with self.ema.applied(self.model) if self.ema is not None else contextlib.nullcontext():
             scores = self.validation.score(self.model)
+            panels = self.validation.panels(self.model) if self.runlog.tb is not None else []
         psnr, ssim = scores["psnr"], scores["ssim"]
         improved = psnr > self.best["psnr"]
         if improved:
@@ -242,6 +241,7 @@ class Trainer:
         self.log({"event": "val", "iter": self.iteration, "psnr": psnr, "ssim": ssim,
                   "images": scores["images"], "best_psnr": self.best["psnr"],
                   "best_iter": self.best["iteration"]})
+        self.runlog.images(self.iteration, panels)
         if improved:
             self.save(self.work_dir / BEST, with_optimizer=False)
         return {"psnr": psnr, "ssim": ssim, "best": improved}
