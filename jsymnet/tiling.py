@@ -17,7 +17,9 @@ here), driven through the hooks of :mod:`jsymnet.models.stages`:
 * the codec's ``encode`` and ``decode`` run tile by tile (``codec.halo``
   pixels of context, ``codec.size_divisor`` image pixels per feature pixel);
 * each invertible block runs its ``enhance`` / ``degrade`` with the executor
-  of this module, whose values are full-size float32 maps (C x H x W arrays);
+  of this module, whose values are full-size float32 maps (one image's
+  NumPy array in the active layout, :mod:`jsymnet.models.layout`: C x H x W,
+  or H x W x C channels-last);
 * each coupling subnet is run stage by stage (``net.stages()``), every stage
   over all tiles before the next one starts. A stage reads its input maps
   tile by tile with a *halo* and writes only each tile's interior back. A
@@ -56,6 +58,7 @@ import jittor as jt
 import numpy as np
 
 from .errors import JsymnetError
+from .models import layout
 from .models.stages import check_tileable, padding_masks
 
 DEFAULT_RAM_BUDGET_GB = 3.0
@@ -181,38 +184,43 @@ class _Grid:
         self._staging = {}
 
     def read(self, arr, y0, x0):
-        """Tile with halo of a C x H x W map, zero outside: a 1 x C x th x tw Jittor var."""
-        g, scale = self.halo, arr.shape[1] // self.h
-        c = arr.shape[0]
+        """Tile with halo of one image's map, zero outside: a batch-of-one Jittor var."""
+        lay = layout.active()
+        (h, w), c = lay.np_size(arr), lay.np_channels(arr)
+        g, scale = self.halo, h // self.h
         th, tw = self.shape
         key = (c, scale)
         if key not in self._staging:    # reused: fresh large arrays cost page faults
-            self._staging[key] = np.zeros((1, c, th * scale, tw * scale), np.float32)
+            self._staging[key] = np.zeros(lay.np_shape(c, th * scale, tw * scale), np.float32)
         out = self._staging[key]
-        ya, yb = max(0, (y0 - g) * scale), min(arr.shape[1], (y0 - g + th) * scale)
-        xa, xb = max(0, (x0 - g) * scale), min(arr.shape[2], (x0 - g + tw) * scale)
+        ya, yb = max(0, (y0 - g) * scale), min(h, (y0 - g + th) * scale)
+        xa, xb = max(0, (x0 - g) * scale), min(w, (x0 - g + tw) * scale)
         oy, ox = ya - (y0 - g) * scale, xa - (x0 - g) * scale
-        if (yb - ya, xb - xa) != out.shape[2:]:
+        if (yb - ya, xb - xa) != lay.np_size(out):
             out.fill(0)
-        out[0, :, oy:oy + yb - ya, ox:ox + xb - xa] = arr[:, ya:yb, xa:xb]
-        return jt.array(out)
+        out[lay.np_at(slice(oy, oy + yb - ya), slice(ox, ox + xb - xa))] = \
+            arr[lay.np_at(slice(ya, yb), slice(xa, xb))]
+        return jt.array(out[None])
 
     def masks(self, y0, x0, scales):
-        """1 inside the map, 0 outside: a 1 x 1 x th x tw mask per scale."""
+        """1 inside the map, 0 outside: a mask per scale (``Layout.mask``)."""
         g = self.halo
-        m = np.zeros((1, 1) + self.shape, np.float32)
+        m = np.zeros(self.shape, np.float32)
         ya, yb = max(0, y0 - g), min(self.h, y0 - g + self.shape[0])
         xa, xb = max(0, x0 - g), min(self.w, x0 - g + self.shape[1])
-        m[0, 0, ya - (y0 - g):yb - (y0 - g), xa - (x0 - g):xb - (x0 - g)] = 1
-        return [jt.array(m if s == 1 else np.kron(m, np.ones((1, 1, s, s), np.float32)))
+        m[ya - (y0 - g):yb - (y0 - g), xa - (x0 - g):xb - (x0 - g)] = 1
+        lay = layout.active()
+        return [lay.mask(m if s == 1 else np.kron(m, np.ones((s, s), np.float32)))
                 for s in scales]
 
     def interior(self, tile, y0, x0):
-        """(numpy interior of a 1 x C x th x tw tile, destination slices)."""
-        g, scale = self.halo, tile.shape[2] // self.shape[0]
+        """(numpy interior of one image's tile map, its index in the full map)."""
+        lay = layout.active()
+        g, scale = self.halo, lay.np_size(tile)[0] // self.shape[0]
         y1, x1 = min(y0 + self.th, self.h), min(x0 + self.tw, self.w)
-        data = tile[0, :, g * scale:(g + y1 - y0) * scale, g * scale:(g + x1 - x0) * scale]
-        return data, (slice(y0 * scale, y1 * scale), slice(x0 * scale, x1 * scale))
+        data = tile[lay.np_at(slice(g * scale, (g + y1 - y0) * scale),
+                              slice(g * scale, (g + x1 - x0) * scale))]
+        return data, lay.np_at(slice(y0 * scale, y1 * scale), slice(x0 * scale, x1 * scale))
 
 
 class _Maps:
@@ -252,13 +260,16 @@ class _TiledExecutor:
         return self.runner.subnet(a.net, a.x) if isinstance(a, _Pending) else a
 
     def split(self, x, c):
-        x = self.value(x)
-        return x[:c], x[c:]
+        x, lay = self.value(x), layout.active()
+        return x[lay.np_at(slice(None), slice(None), slice(None, c))], \
+            x[lay.np_at(slice(None), slice(None), slice(c, None))]
 
     def concat(self, a, b):
-        a, b = self.value(a), self.value(b)
-        out = self.runner.maps.new((a.shape[0] + b.shape[0],) + a.shape[1:])
-        out[:a.shape[0]], out[a.shape[0]:] = a, b
+        (a, b), lay = (self.value(a), self.value(b)), layout.active()
+        ca, cb = lay.np_channels(a), lay.np_channels(b)
+        out = self.runner.maps.new(lay.np_shape(ca + cb, *lay.np_size(a)))
+        out[lay.np_at(slice(None), slice(None), slice(None, ca))] = a
+        out[lay.np_at(slice(None), slice(None), slice(ca, None))] = b
         return out
 
     def subnet(self, net, x):
@@ -329,9 +340,8 @@ class TiledRunner:
         interiors, or None). An output that is one of the input tiles passes its map
         through uncopied.
         """
-        g = self.grid
-        pooled = None if pooled is None else jt.array(
-            pooled.astype(np.float32).reshape(1, -1, 1, 1))
+        g, lay = self.grid, layout.active()
+        pooled = None if pooled is None else lay.vector(pooled)
         outputs = through = None
         total = None
         for y0, x0 in g.origins:
@@ -342,16 +352,17 @@ class TiledRunner:
             if outputs is None:
                 through = [next((j for j, t in enumerate(tiles) if o is t), None) for o in outs]
                 outputs = [inputs[j] if j is not None else
-                           self.maps.new((o.shape[1], g.h * (o.shape[2] // g.shape[0]),
-                                          g.w * (o.shape[3] // g.shape[1])))
+                           self.maps.new(lay.np_shape(lay.channels(o),
+                                                      g.h * (lay.size(o)[0] // g.shape[0]),
+                                                      g.w * (lay.size(o)[1] // g.shape[1])))
                            for o, j in zip(outs, through)]
             for o, dst, j in zip(outs, outputs, through):
                 if j is None:
-                    data, (sy, sx) = g.interior(o.numpy(), y0, x0)
-                    dst[:, sy, sx] = data
+                    data, where = g.interior(o.numpy()[0], y0, x0)
+                    dst[where] = data
             if pool is not None:
-                data, _ = g.interior(pool.numpy(), y0, x0)
-                s = data.sum(axis=(1, 2), dtype=np.float64)
+                data, _ = g.interior(pool.numpy()[0], y0, x0)
+                s = lay.np_channel_sums(data)
                 total = s if total is None else total + s
             del outs, pool, tiles
         self._tick()
@@ -383,9 +394,11 @@ class TiledRunner:
         """
         h, w = image.shape[:2]
         ph, pw = self.model.padding(h, w)
-        chw = np.ascontiguousarray(np.transpose(image.astype(np.float32, copy=False), (2, 0, 1)))
+        lay = layout.active()
+        image = image.astype(np.float32, copy=False)
         if ph or pw:   # the network's replicate padding
-            chw = np.pad(chw, ((0, 0), (0, ph), (0, pw)), mode="edge")
+            image = np.pad(image, ((0, ph), (0, pw), (0, 0)), mode="edge")
+        pixels = lay.np_from_image(image)
         hf, wf = (h + ph) // self.d, (w + pw) // self.d
         self.grid = _Grid(hf, wf, self.tile_f, self.halo)
         self.maps = _Maps(self._bytes_needed(hf, wf), self.ram_budget_gb)
@@ -393,11 +406,11 @@ class TiledRunner:
         codec = self.codec
         try:
             with jt.no_grad():
-                (f,), _ = self.run_pass(lambda t, _: ((codec.encode(t[0]),), None), [chw])
-                del chw
+                (f,), _ = self.run_pass(lambda t, _: ((codec.encode(t[0]),), None), [pixels])
+                del pixels, image
                 f = self.model.ift(f, reverse, _TiledExecutor(self))
                 (out,), _ = self.run_pass(lambda t, _: ((codec.decode(t[0]),), None), [f])
                 del f
-                return np.ascontiguousarray(np.transpose(out[:, :h, :w], (1, 2, 0)))
+                return lay.np_to_image(out[lay.np_at(slice(None, h), slice(None, w))])
         finally:
             self.maps.close()

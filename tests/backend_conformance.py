@@ -1,13 +1,17 @@
 """Every Jittor operator signature the network uses, against NumPy, on this process's backend.
 
-Run by tests/test_backends.py once with ``use_mkl=1`` (oneDNN) and once with
-``use_mkl=0`` (Jittor's own kernels), each in its own process, because Jittor
+Run by tests/test_backends.py with ``use_mkl=1`` (oneDNN) in both feature layouts
+(``JSYMNET_LAYOUT=nhwc``, what oneDNN runs by default, and ``nchw``) and with
+``use_mkl=0`` (Jittor's own kernels, NCHW), each in its own process, because Jittor
 reads ``use_mkl`` once, at import::
 
     use_mkl=0 python tests/backend_conformance.py RESULT.json
 
-Writes ``{"onednn": bool, "errors": {case: max abs error}}`` to RESULT.json (a file,
-not stdout: a process whose Jittor compiled new kernels can lose its buffered stdout).
+Every case goes through the layout's own operations (``jsymnet.models.layout``), on
+N x C x H x W data converted in and out, against NumPy on the N x C x H x W data.
+Writes ``{"onednn": bool, "layout": name, "errors": {case: max abs error}}`` to
+RESULT.json (a file, not stdout: a process whose Jittor compiled new kernels can lose
+its buffered stdout).
 Jittor 1.3.11 without oneDNN got the grouped stride-2 transposed convolution
 wrong (the Haar codec then lost its exact inverse); every case here must agree
 with NumPy on both backends.
@@ -24,6 +28,7 @@ import jittor as jt  # noqa: E402
 import numpy as np  # noqa: E402
 from jittor import nn  # noqa: E402
 
+from jsymnet.models import layout  # noqa: E402
 from jsymnet.models.codec import HaarCodec, VGGCodec  # noqa: E402
 from numpy_reference import conv, prelu, sigmoid  # noqa: E402
 
@@ -69,16 +74,26 @@ def err(ours, ref):
 
 def cases():
     out = {}
+    lay = layout.active()
+
+    def feat(a):
+        """N x C x H x W NumPy data as a var in the layout."""
+        return lay.to_internal(jt.array(a))
+
+    def public(v):
+        return lay.to_public(v).numpy()
+
     x = rand(2, 8, 12, 10)
     for cout, k in ((16, 3), (4, 1)):  # RRAM / RSCA 3x3 convs; the attention's 1x1 convs
         w, b = rand(cout, 8, k, k) * 0.2, rand(cout)
-        y = nn.conv2d(jt.array(x), jt.array(w), jt.array(b), padding=k // 2)
+        y = public(lay.conv(feat(x), jt.array(w), jt.array(b), padding=k // 2))
         out[f"conv2d {k}x{k} pad {k // 2} bias"] = max(
             err(y[i], conv(x[i], w, b)) for i in range(2))
         # training: gradients to the input and to the weights
         r = rand(2, cout, 12, 10)
         xv, wv = jt.array(x), jt.array(w)
-        gx, gw = jt.grad((nn.conv2d(xv, wv, padding=k // 2) * jt.array(r)).sum(), [xv, wv])
+        y = lay.conv(lay.to_internal(xv), wv, padding=k // 2)
+        gx, gw = jt.grad((y * feat(r)).sum(), [xv, wv])
         out[f"conv2d {k}x{k} grad input"] = max(
             err(gx[i], conv_transpose(r[i], w, k // 2)) for i in range(2))
         out[f"conv2d {k}x{k} grad weight"] = err(
@@ -87,22 +102,38 @@ def cases():
     img = rand(2, 3, 12, 10)
     codec = VGGCodec(weights=None, channels=8, warn=False)
     w1, w2 = codec.weight1.numpy(), codec.weight2.numpy()
-    f = codec.encode(jt.array(img))
+    f = public(codec.encode(feat(img)))
     out["vgg encode (conv2d 3x3, no bias)"] = max(
         err(f[i], conv(conv(img[i], w1), w2)) for i in range(2))
     fx = rand(2, 8, 12, 10)
+    dec = public(codec.decode(feat(fx)))
     out["vgg decode (conv_transpose2d 3x3)"] = max(
-        err(codec.decode(jt.array(fx))[i], conv_transpose(conv_transpose(fx[i], w2, 1), w1, 1))
-        for i in range(2))
+        err(dec[i], conv_transpose(conv_transpose(fx[i], w2, 1), w1, 1)) for i in range(2))
+    # training through the decoder: its input gradient is the encoder's convolutions
+    fv, r = jt.array(fx), rand(2, 3, 12, 10)
+    (gf,) = jt.grad((codec.decode(lay.to_internal(fv)) * feat(r)).sum(), [fv])
+    out["vgg decode grad input (conv 3x3)"] = max(
+        err(gf[i], conv(conv(r[i], w1), w2)) for i in range(2))
+    # the transposed convolution's weight gradient (no codec trains it; the op must not lie)
+    # (<r, convT(f, W)> = <conv(r, W), f>, so dW is conv's weight gradient with r as input)
+    wv = jt.array(w2)
+    (gw,) = jt.grad((lay.conv_transpose(feat(fx), wv, padding=1) * feat(x)).sum(), [wv])
+    out["conv_transpose2d 3x3 grad weight"] = err(
+        gw, sum(conv_weight_grad(x[i], fx[i], 3) for i in range(2)))
     # the Haar codec, two levels, and its exact inverse
     haar = HaarCodec(levels=2)
-    enc = haar.encode(jt.array(img[:, :, :12, :8]))
+    enc = haar.encode(feat(img[:, :, :12, :8]))
     ref = np.stack([haar_numpy(haar_numpy(im)) for im in img[:, :, :12, :8]])
-    out["haar encode (2 levels)"] = err(enc, ref)
-    out["haar round trip"] = err(haar.decode(enc), img[:, :, :12, :8])
+    out["haar encode (2 levels)"] = err(public(enc), ref)
+    out["haar round trip"] = err(public(haar.decode(enc)), img[:, :, :12, :8])
     # the attention's pooling, PReLU, and the coupling's sigmoid / exp
-    out["mean over H, W (avgpool)"] = err(jt.array(x).mean(dims=(2, 3), keepdims=True),
+    out["mean over H, W (avgpool)"] = err(public(lay.spatial_mean(feat(x))),
                                           x.mean(axis=(2, 3), keepdims=True))
+    halves = [public(h) for h in lay.split(feat(x), 3)]
+    out["channel split and concat"] = max(err(halves[0], x[:, :3]), err(halves[1], x[:, 3:]),
+                                          err(public(lay.concat([feat(x[:, 3:]),
+                                                                 feat(x[:, :3])])),
+                                              np.concatenate([x[:, 3:], x[:, :3]], 1)))
     act = nn.PReLU(1, 0.2)
     out["prelu"] = err(act(jt.array(x)), prelu(x, 0.2))
     s = 2 * jt.sigmoid(jt.array(x)) - 1
@@ -112,7 +143,8 @@ def cases():
 
 def main():
     errors = cases()
-    result = {"onednn": jsymnet.runtime_info()["onednn"], "errors": errors}
+    result = {"onednn": jsymnet.runtime_info()["onednn"], "layout": layout.active().name,
+              "errors": errors}
     Path(sys.argv[1]).write_text(json.dumps(result))
     return 0
 

@@ -79,6 +79,19 @@ def randomize(module, scale=0.2):
     return module
 
 
+def feat(x):
+    """N x C x H x W data (NumPy or a var) as a feature map in the active layout
+    (``jsymnet.models.layout``): what the network's modules take."""
+    from jsymnet.models import layout
+    return layout.active().to_internal(x if isinstance(x, jt.Var) else jt.array(x))
+
+
+def public(v):
+    """A feature map in the active layout as N x C x H x W NumPy data."""
+    from jsymnet.models import layout
+    return layout.active().to_public(v).numpy()
+
+
 def max_diff(a, b):
     a = a.numpy() if hasattr(a, "numpy") else a
     b = b.numpy() if hasattr(b, "numpy") else b

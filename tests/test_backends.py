@@ -6,7 +6,8 @@ transposed convolution was wrong, and the README's main job then printed
 10.03 dB with red images. Each backend is a separate process (Jittor reads the
 flag once, at import): every operator signature the network uses is checked
 against NumPy (tests/backend_conformance.py), and the main job's table must be
-the same on both.
+the same on every backend. oneDNN runs in two feature layouts (issue 22): channels-last
+(what it runs by default, ``jsymnet.models.layout``) and N x C x H x W; both are checked.
 """
 import json
 import os
@@ -19,21 +20,23 @@ import pytest
 import jsymnet
 from conftest import ROOT
 
-BACKENDS = {"onednn": "1", "jittor": "0"}
+# name: (use_mkl, JSYMNET_LAYOUT)
+BACKENDS = {"onednn": ("1", "nhwc"), "onednn-nchw": ("1", "nchw"), "jittor": ("0", "nchw")}
 TOL = 1e-4
 
 
-def run(cmd, use_mkl, result, cwd=ROOT, timeout=1800):
+def run(cmd, backend, result, cwd=ROOT, timeout=1800):
     """Run ``cmd`` on one backend; its result is read from the file it writes (a process
     whose Jittor compiled new kernels can lose its buffered stdout)."""
-    env = dict(os.environ, use_mkl=use_mkl, PYTHONPATH=str(ROOT))
+    use_mkl, lay = BACKENDS[backend]
+    env = dict(os.environ, use_mkl=use_mkl, JSYMNET_LAYOUT=lay, PYTHONPATH=str(ROOT))
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=cwd, env=env)
     assert out.returncode == 0 and result.is_file(), out.stderr[-3000:]
     return json.loads(result.read_text())
 
 
 def need(backend):
-    if backend == "onednn" and not jsymnet.runtime_info()["onednn"]:
+    if backend.startswith("onednn") and not jsymnet.runtime_info()["onednn"]:
         pytest.skip("oneDNN is not available in this environment (pip install -e . installs it "
                     "on Linux x86_64)")
 
@@ -42,11 +45,12 @@ def need(backend):
 def test_every_operator_matches_numpy(backend, tmp_path):
     need(backend)
     result = run([sys.executable, str(ROOT / "tests" / "backend_conformance.py"),
-                  str(tmp_path / "result.json")], BACKENDS[backend], tmp_path / "result.json")
-    assert result["onednn"] == (backend == "onednn")
+                  str(tmp_path / "result.json")], backend, tmp_path / "result.json")
+    assert result["onednn"] == backend.startswith("onednn")
+    assert result["layout"] == BACKENDS[backend][1]
     bad = {k: v for k, v in result["errors"].items() if not v < TOL}
     assert not bad, f"{backend}: operators that disagree with NumPy: {bad}"
-    assert len(result["errors"]) >= 13
+    assert len(result["errors"]) >= 16
 
 
 def test_no_grouped_transposed_convolution_in_the_package():
@@ -61,12 +65,12 @@ def test_no_grouped_transposed_convolution_in_the_package():
 def sample_tables(tmp_path_factory):
     """The README's main job on each backend."""
     tables = {}
-    for backend, flag in BACKENDS.items():
-        if backend == "onednn" and not jsymnet.runtime_info()["onednn"]:
+    for backend in BACKENDS:
+        if backend.startswith("onednn") and not jsymnet.runtime_info()["onednn"]:
             continue
         out = tmp_path_factory.mktemp(backend)
         tables[backend] = run([sys.executable, str(ROOT / "tools" / "test.py"), "--dataset",
-                               "sample", "--out", str(out), "--no-progress"], flag,
+                               "sample", "--out", str(out), "--no-progress"], backend,
                               out / "summary.json")
     return tables
 

@@ -1,13 +1,18 @@
-"""The network against SPEC sections 1-4: invertibility, equations, shapes, counts, gradients."""
+"""The network against SPEC sections 1-4: invertibility, equations, shapes, counts, gradients.
+
+Modules take feature maps in the active layout (channels-last on the CPU with oneDNN):
+``feat`` converts the N x C x H x W data of these tests in, ``public`` converts back.
+"""
 import jsymnet  # noqa: F401
 import jittor as jt
 import numpy as np
 import pytest
 
-from conftest import max_diff, numpy_state, randomize, tiny_config
+from conftest import feat, max_diff, numpy_state, public, randomize, tiny_config
 from jsymnet.config import load_config
 from jsymnet.losses import bidirectional_loss, l2, loss_function
 from jsymnet.models import IFT, RRAM, HaarCodec, InvertibleBlock
+from jsymnet.models import layout
 from jsymnet.models.codec import band_rotation
 import numpy_reference as ref
 
@@ -19,7 +24,7 @@ TINY_SUB = load_config(tiny_config())["model"]["subnet"]
 @pytest.mark.parametrize("subnet", [RELEASE, SHARED], ids=["release", "paper_shared"])
 def test_ift_round_trip_on_random_features(subnet):
     ift = randomize(IFT(64, 8, 32, 1.0, "rram", subnet))
-    f = jt.randn(1, 64, 8, 8)
+    f = feat(jt.randn(1, 64, 8, 8))
     enhanced = ift(f)
     assert max_diff(enhanced, f) > 0.5, "randomised IFT should move features far"
     assert max_diff(ift(enhanced, reverse=True), f) < 1e-5
@@ -28,7 +33,7 @@ def test_ift_round_trip_on_random_features(subnet):
 
 def test_swapped_halves_stay_invertible_and_scale_every_channel():
     ift = randomize(IFT(16, 2, 8, 1.0, "rram", TINY_SUB, swap=True))
-    f = jt.randn(1, 16, 8, 8)
+    f = feat(jt.randn(1, 16, 8, 8))
     assert max_diff(ift(ift(f), reverse=True), f) < 1e-5
     assert max_diff(ift(ift(f, reverse=True)), f) < 1e-5
     plain = IFT(16, 2, 8, 1.0, "rram", TINY_SUB)
@@ -36,9 +41,9 @@ def test_swapped_halves_stay_invertible_and_scale_every_channel():
     assert max_diff(plain(f), ift(f)) > 1e-3          # the exchange changes the function
     # the first block applied exchanges: its output's first half is its coupling's y2
     block = ift.order()[0]
-    x1, x2 = f[:, 8:], f[:, :8]                       # what enhance reads after P
+    x2, x1 = layout.active().split(f, 8)              # what enhance reads after P
     y2 = block.y2_enhance(x2, block.G(x1), block.H(x1))
-    assert max_diff(block.enhance(f)[:, 8:], y2) < 1e-6
+    assert max_diff(public(block.enhance(f))[:, 8:], public(y2)) < 1e-6
     with pytest.raises(ValueError, match="half"):
         IFT(16, 2, 6, 1.0, "rram", TINY_SUB, swap=True)
 
@@ -52,7 +57,7 @@ def test_ablation_subnets_stay_invertible(kind):
         over["attention"] = kind != "rram_no_attention"
     sub = load_config(tiny_config(**over))["model"]["subnet"]   # the chosen part's keys
     ift = randomize(IFT(16, 2, 8, 1.0, sub["type"], sub))
-    f = jt.randn(1, 16, 8, 8)
+    f = feat(jt.randn(1, 16, 8, 8))
     assert max_diff(ift(f), f) > 1e-3
     assert max_diff(ift(ift(f), reverse=True), f) < 1e-5
 
@@ -61,20 +66,21 @@ def test_coupling_matches_spec_formulas():
     """SPEC 3 on a tiny tensor: degrade and enhance, with F, G, H as black boxes."""
     clamp = 0.7
     block = randomize(InvertibleBlock(8, 3, clamp, "rram", TINY_SUB))
-    x = jt.randn(1, 8, 5, 5)
-    x1, x2 = x[:, :3], x[:, 3:]
-    n = lambda v: v.numpy().astype(np.float64)  # noqa: E731
+    data = np.random.RandomState(0).randn(1, 8, 5, 5).astype(np.float32)
+    x, x1, x2 = feat(data), feat(data[:, :3]), feat(data[:, 3:])
+    n = lambda v: public(v).astype(np.float64)  # noqa: E731
+    back = lambda a: feat(a.astype(np.float32))  # noqa: E731
     sig = ref.sigmoid
 
     y1 = n(x1) + n(block.F(x2))
-    s = clamp * (2 * sig(n(block.H(jt.array(y1.astype(np.float32))))) - 1)
-    y2 = n(x2) * np.exp(s) + n(block.G(jt.array(y1.astype(np.float32))))
-    assert max_diff(block.degrade(x), np.concatenate([y1, y2], 1)) < 1e-5
+    s = clamp * (2 * sig(n(block.H(back(y1)))) - 1)
+    y2 = n(x2) * np.exp(s) + n(block.G(back(y1)))
+    assert max_diff(public(block.degrade(x)), np.concatenate([y1, y2], 1)) < 1e-5
 
     s = clamp * (2 * sig(n(block.H(x1))) - 1)
     e2 = (n(x2) - n(block.G(x1))) * np.exp(-s)
-    e1 = n(x1) - n(block.F(jt.array(e2.astype(np.float32))))
-    assert max_diff(block.enhance(x), np.concatenate([e1, e2], 1)) < 1e-5
+    e1 = n(x1) - n(block.F(back(e2)))
+    assert max_diff(public(block.enhance(x)), np.concatenate([e1, e2], 1)) < 1e-5
     assert max_diff(block(x), block.enhance(x)) == 0.0
     assert max_diff(block(x, reverse=True), block.degrade(x)) == 0.0
 
@@ -88,7 +94,7 @@ def test_rram_matches_equations_5_to_11(shared, attention):
     x = jt.randn(1, 3, 5, 5)
     expected = ref.rram(x.numpy()[0].astype(np.float64), numpy_state(net, np.float64), 3, shared, attention)
     assert np.abs(expected).max() > 1e-2
-    assert max_diff(net(x)[0], expected) < 1e-4
+    assert max_diff(public(net(feat(x)))[0], expected) < 1e-4
 
 
 @pytest.mark.parametrize("kind", ["rram", "resblock", "se_resblock"])
@@ -98,7 +104,7 @@ def test_standalone_units_compose_to_the_staged_subnet(kind):
     from jsymnet.models.registry import SUBNETS
     cfg = load_config(tiny_config(type=kind, rounds=3))["model"]["subnet"]
     net = randomize(SUBNETS.get(kind)(6, 5, cfg), scale=1.0)
-    x = jt.randn(1, 6, 9, 11)
+    x = feat(jt.randn(1, 6, 9, 11))
     x_fi = net.prelu(net.conv1(x))
     if kind == "rram":
         h = None                                       # h^1 = 0
@@ -145,9 +151,9 @@ def test_release_model_keeps_odd_shapes_and_batches():
 def test_haar_codec_is_exact_inverse_and_pads_odd_sizes():
     codec = HaarCodec(levels=2)
     x = jt.rand(1, 3, 8, 12)
-    f = codec.encode(x)
-    assert f.shape == [1, 48, 2, 3]
-    assert max_diff(codec.decode(f), x) < 1e-6
+    f = codec.encode(feat(x))
+    assert public(f).shape == (1, 48, 2, 3)
+    assert max_diff(public(codec.decode(f)), x) < 1e-6
     model = jsymnet.build_model({"model": {"codec": {"type": "haar"}, "ift": {"num_blocks": 2},
                                            "subnet": {"mid_channels": 16, "hidden_channels": 32,
                                                       "reduction": 4}}})
@@ -167,16 +173,16 @@ def test_haar_band_rotation_is_an_exact_orthogonal_mix_of_every_band():
     assert np.abs(q @ q.T - np.eye(48)).max() < 1e-5                 # orthogonal
     assert np.array_equal(q, band_rotation(48))                      # fixed, not drawn per run
     x = jt.rand(2, 3, 8, 12)
-    bands = plain.encode(x).numpy()
-    f = mixed.encode(x)
+    bands = public(plain.encode(feat(x)))
+    f = mixed.encode(feat(x))
     # NumPy oracle: the rotation applied to the plain bands, pixel by pixel.
-    assert np.abs(f.numpy() - np.einsum("oc,nchw->nohw", q, bands)).max() < 1e-5
-    assert max_diff(mixed.decode(f), x) < 1e-5                        # still exactly invertible
+    assert np.abs(public(f) - np.einsum("oc,nchw->nohw", q, bands)).max() < 1e-5
+    assert max_diff(public(mixed.decode(f)), x) < 1e-5                # still exactly invertible
     # A flat grey image: unmixed, only the three band means (first IFT half) respond;
     # mixed, the second half carries as much of it as the first.
-    flat = plain.encode(jt.full((1, 3, 4, 4), 0.5)).numpy()[0, :, 0, 0]
+    flat = public(plain.encode(feat(jt.full((1, 3, 4, 4), 0.5))))[0, :, 0, 0]
     assert np.abs(flat[24:]).max() == 0.0
-    spread = mixed.encode(jt.full((1, 3, 4, 4), 0.5)).numpy()[0, :, 0, 0]
+    spread = public(mixed.encode(feat(jt.full((1, 3, 4, 4), 0.5))))[0, :, 0, 0]
     assert np.linalg.norm(spread[24:]) > 0.5 * np.linalg.norm(spread[:24])
     # The rotation is a function of the channel count: no weight, nothing in a checkpoint.
     assert list(mixed.state_dict()) == list(plain.state_dict()) == []

@@ -4,7 +4,7 @@ import jittor as jt
 import numpy as np
 import pytest
 
-from conftest import largest_diff, numpy_state, randomize, tiny_config
+from conftest import feat, largest_diff, numpy_state, randomize, tiny_config
 from jsymnet.config import load_config
 from jsymnet.engine import make_optimizer, train_step
 from jsymnet.models.state import load_state
@@ -108,6 +108,6 @@ def test_the_reversible_backward_catches_a_changed_half_step_order(monkeypatch):
     enhance, degrade = _other_half_step_order()
     monkeypatch.setattr(InvertibleBlock, "enhance", enhance)
     monkeypatch.setattr(InvertibleBlock, "degrade", degrade)
-    f = jt.randn(1, 16, 8, 8)
+    f = feat(jt.randn(1, 16, 8, 8))
     assert float((model.ift(model.ift(f, True), False) - f).abs().max()) < 1e-4  # invertible
     assert _relative_error(model, x_lq, x_hq, cfg) > 0.1

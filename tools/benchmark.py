@@ -27,6 +27,7 @@ Examples:
   python tools/benchmark.py                       # both cases, 1 warm-up + 5 runs
   python tools/benchmark.py --cases train --backward ordinary --order sequential
   python tools/benchmark.py --no-torch --repeat 3 --json bench.json
+  python tools/benchmark.py --nchw                # and the channels-first layout beside it
 """
 import argparse
 import json
@@ -65,6 +66,9 @@ def main(argv=None):
                         "users run it, or jsymnet's tuning (see jsymnet/utils/malloc_tuning.py)"
                         " (default: %(default)s)")
     p.add_argument("--no-torch", action="store_true", help="time jsymnet only")
+    p.add_argument("--nchw", action="store_true",
+                   help="also time jsymnet with N x C x H x W features (JSYMNET_LAYOUT=nchw, "
+                        "the CPU layout before channels-last), in the same run")
     p.add_argument("--order", default="alternate", choices=["alternate", "sequential"],
                    help="interleave the frameworks' runs, or run one after the other "
                         "(default: %(default)s)")
@@ -87,7 +91,8 @@ def main(argv=None):
         p.error(str(e))
     config = config_file(cfg) if overrides else args.config  # the workers read a file
     backward = backward_mode(cfg["train"], args.backward)
-    frameworks = ["jsymnet"]
+    from benchlib.harness import NCHW
+    frameworks = ["jsymnet"] + ([NCHW] if args.nchw else [])
     if not args.no_torch:
         if torch_available():
             frameworks.append("pytorch")

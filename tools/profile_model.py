@@ -7,9 +7,16 @@ backward), convolutions Jittor runs itself, fused element-wise kernels,
 reductions, slicing / concatenation. Use it to check what a change to the
 model or to jt.flags does to the balance.
 
+``--onednn`` instead runs the case once with oneDNN's verbose mode and groups
+oneDNN's own time: convolutions by direction, reorders of activations and of
+weights (issue 22: how much of it only moves memory between layouts).
+``--layout nchw`` runs the features N x C x H x W (what every CPU run did before
+channels-last), for a before/after on the same machine.
+
 Examples:
   python tools/profile_model.py --case enhance --size 400 600
   python tools/profile_model.py --case train --size 180 180 --batch 2 --backward ordinary
+  python tools/profile_model.py --case enhance --onednn --layout nchw
 """
 import argparse
 import os
@@ -33,8 +40,15 @@ def main(argv=None):
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     p.add_argument("--top", type=int, default=0,
                    help="also list the N most expensive kernels by name")
+    p.add_argument("--onednn", action="store_true",
+                   help="group oneDNN's primitives (verbose mode) instead of Jittor's kernels")
+    p.add_argument("--layout", default=None, choices=["auto", "nchw", "nhwc"],
+                   help="feature layout (default: JSYMNET_LAYOUT, else auto: channels-last "
+                        "on the CPU with oneDNN)")
     args = p.parse_args(argv)
     overrides = set_overrides(p, args.set)
+    if args.layout:
+        os.environ["JSYMNET_LAYOUT"] = args.layout
 
     from jsymnet.config import ConfigError, load_config
     from jsymnet.engine.step import backward_mode
@@ -47,8 +61,18 @@ def main(argv=None):
     backward = backward_mode(cfg["train"], args.backward)
     shape = [args.batch, 3, *args.size]
     what = args.case + (f" ({backward} backward)" if args.case == "train" else "")
-    print(f"profiling {what} on {'x'.join(map(str, shape))} (1 warm-up run first) ...",
-          flush=True)
+    from jsymnet.models import layout
+    print(f"profiling {what} on {'x'.join(map(str, shape))}, features "
+          f"{layout.active().name.upper()} (1 warm-up run first) ...", flush=True)
+    if args.onednn:
+        from benchlib.onednn import cpu_model, format_shares, isa
+        from benchlib.profiling import onednn_profile
+        wall, groups = onednn_profile(args.case, shape, cfg if overrides else args.config,
+                                      backward, device=args.device)
+        print(f"{cpu_model()}; oneDNN ISA: {isa()}")
+        print(format_shares(groups))
+        print(f"wall clock (verbose run): {wall:.2f} s")
+        return EXIT_OK
     wall, summary, report = profile(args.case, shape, cfg if overrides else args.config,
                                     backward, device=args.device)
     print(format_summary(wall, summary))

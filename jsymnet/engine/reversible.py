@@ -29,6 +29,7 @@ its weights are frozen and its input is data.
 import jittor as jt
 
 from ..losses import loss_function, loss_terms
+from ..models import layout
 from ..models.stages import EAGER
 
 
@@ -73,10 +74,10 @@ def degrade_vjp(block, y, g):
     are exchanged back first.
     Returns (x, dL/dx, [(param, dL/dparam), ...]), all executed.
     """
-    c = block.split
+    c, lay = block.split, layout.active()
     y, g = block.exchange(y), block.exchange(g)
-    g1, g2 = g[:, :c], g[:, c:]
-    y1, y2 = _leaf(y[:, :c]), y[:, c:]
+    (g1, g2), (y1, y2) = lay.split(g, c), lay.split(y, c)
+    y1 = _leaf(y1)
     shift, h = block.G(y1), block.H(y1)
     x2 = _leaf(block.y2_enhance(y2, shift, h))
     gh = block.G.parameters() + block.H.parameters()
@@ -88,7 +89,7 @@ def degrade_vjp(block, y, g):
     x1 = _data(block.y1_enhance(y1, shift_f))
     pf = block.F.parameters()
     local_f = _pull((gy1 * block.y1_degrade(x1, shift_f)).sum(), [x2] + pf)
-    x, gx = jt.concat([x1, x2], dim=1), jt.concat([gy1, gx2 + local_f[0]], dim=1)
+    x, gx = lay.concat([x1, x2]), lay.concat([gy1, gx2 + local_f[0]])
     jt.sync([x, gx])
     return _data(x), _data(gx), list(zip(gh, local[2:])) + list(zip(pf, local_f[1:]))
 
@@ -103,9 +104,9 @@ def enhance_vjp(block, y, g):
     acted on P(x), so the recovered input and its gradient are exchanged at the end.
     Returns as :func:`degrade_vjp`.
     """
-    c = block.split
-    g1, g2 = g[:, :c], g[:, c:]
-    y1, y2 = y[:, :c], _leaf(y[:, c:])
+    c, lay = block.split, layout.active()
+    (g1, g2), (y1, y2) = lay.split(g, c), lay.split(y, c)
+    y2 = _leaf(y2)
     shift_f = block.F(y2)
     x1 = _data(block.y1_degrade(y1, shift_f))
     pf = block.F.parameters()
@@ -117,7 +118,7 @@ def enhance_vjp(block, y, g):
     x2 = _leaf(block.y2_degrade(y2, shift, h))
     gh = block.G.parameters() + block.H.parameters()
     local = _pull((gy2 * block.y2_enhance(x2, shift, h)).sum(), [x1, x2] + gh)
-    x, gx = jt.concat([x1, x2], dim=1), jt.concat([g1 + local[0], local[1]], dim=1)
+    x, gx = lay.concat([x1, x2]), lay.concat([g1 + local[0], local[1]])
     x, gx = block.exchange(x), block.exchange(gx)
     jt.sync([x, gx])
     return _data(x), _data(gx), list(zip(pf, local_f[1:])) + list(zip(gh, local[2:]))

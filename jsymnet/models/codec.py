@@ -15,6 +15,7 @@ from ..torch_pickle import ConvertError, read_pickle
 from ..resources import resolve_file
 from ..config import Field
 from .registry import register_codec
+from . import layout
 from .stages import zero_outside
 
 
@@ -107,16 +108,18 @@ class VGGCodec(nn.Module):
         self.weight2 = jt.array(w2.astype(np.float32)).stop_grad()
 
     def encode(self, x):
-        x = nn.conv2d(zero_outside(x), self.weight1, padding=1)
-        return nn.conv2d(zero_outside(x), self.weight2, padding=1)
+        lay = layout.active()
+        x = lay.conv(zero_outside(x), self.weight1, padding=1)
+        return lay.conv(zero_outside(x), self.weight2, padding=1)
 
     def decode(self, f):
-        f = nn.conv_transpose2d(zero_outside(f), self.weight2, padding=1)
-        return nn.conv_transpose2d(zero_outside(f), self.weight1, padding=1)
+        lay = layout.active()
+        f = lay.conv_transpose(zero_outside(f), self.weight2, padding=1)
+        return lay.conv_transpose(zero_outside(f), self.weight1, padding=1)
 
 
 def haar_split(x):
-    """One Haar level: N x C x H x W -> N x 4C x H/2 x W/2 (H, W even).
+    """One Haar level: C channels at H x W -> 4C at H/2 x W/2 (H, W even; any layout).
 
     Of each 2x2 block [[a, b], [c, d]] it keeps the mean and three details,
     band by band (channel k*C + i is band k of input channel i)::
@@ -127,29 +130,24 @@ def haar_split(x):
     Plain sums and differences (no grouped convolution), so the result does
     not depend on the convolution backend.
     """
-    n, c, h, w = x.shape
-    x = x.reshape(n, c, h // 2, 2, w // 2, 2)
-    a, b = x[:, :, :, 0, :, 0], x[:, :, :, 0, :, 1]
-    c_, d = x[:, :, :, 1, :, 0], x[:, :, :, 1, :, 1]
+    lay = layout.active()
+    a, b, c_, d = lay.phases(x)
     s_ab, d_ab, s_cd, d_cd = a + b, a - b, c_ + d, c_ - d
     bands = [s_ab + s_cd, d_ab + d_cd, s_ab - s_cd, d_ab - d_cd]
-    return jt.concat([band * 0.25 for band in bands], dim=1)
+    return lay.concat([band * 0.25 for band in bands])
 
 
 def haar_merge(f):
-    """The exact inverse of :func:`haar_split`: N x 4C x H x W -> N x C x 2H x 2W.
+    """The exact inverse of :func:`haar_split`: 4C channels at H x W -> C at 2H x 2W.
 
     a = LL + LH + HL + HH, b = LL - LH + HL - HH, c = LL + LH - HL - HH,
     d = LL - LH - HL + HH (the 4x4 Hadamard matrix is its own inverse up to 4).
     """
-    n, c4, h, w = f.shape
-    c = c4 // 4
-    ll, lh, hl, hh = (f[:, k * c:(k + 1) * c] for k in range(4))
+    lay = layout.active()
+    c = lay.channels(f) // 4
+    ll, lh, hl, hh = (lay.channel_slice(f, k * c, (k + 1) * c) for k in range(4))
     s_l, d_l, s_h, d_h = ll + hl, ll - hl, lh + hh, lh - hh
-    a, b, c_, d = s_l + s_h, s_l - s_h, d_l + d_h, d_l - d_h
-    top = jt.stack([a, b], dim=4)              # N x C x H x W x 2
-    bottom = jt.stack([c_, d], dim=4)
-    return jt.stack([top, bottom], dim=3).reshape(n, c, 2 * h, 2 * w)
+    return lay.from_phases(s_l + s_h, s_l - s_h, d_l + d_h, d_l - d_h)
 
 
 @register_codec("haar", options=HAAR_OPTIONS)
@@ -185,7 +183,7 @@ class HaarCodec(nn.Module):
 
     def _rotate(self, f, transpose):
         q = self._rotation.T if transpose else self._rotation
-        return nn.conv2d(f, jt.array(q[:, :, None, None]))
+        return layout.active().conv(f, jt.array(q[:, :, None, None]))
 
     def encode(self, x):
         for _ in range(self.levels):

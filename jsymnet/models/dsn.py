@@ -2,6 +2,7 @@
 from jittor import nn
 
 from ..config import ConfigError, load_config
+from . import layout
 from .ift import IFT
 from .registry import CODECS
 from .stages import DIRECT
@@ -11,7 +12,9 @@ class DeepSymmetricNet(nn.Module):
     """enhance: x_LQ -E-> f_L -IFT-> f_H -D-> x_HQ; degrade: x_HQ -E-> f_H -IFT^-1-> f_L -D-> x_LQ.
 
     One frozen codec serves both directions; the IFT is exactly invertible.
-    Inputs are N x 3 x H x W in [0, 1], any H and W.
+    Inputs are N x 3 x H x W in [0, 1], any H and W. Features (what ``encoder``
+    returns and ``decoder`` takes) are in the active :mod:`.layout`; images, here
+    and everywhere else, are N x C x H x W.
     """
 
     def __init__(self, codec, ift, config=None):
@@ -21,10 +24,12 @@ class DeepSymmetricNet(nn.Module):
         self.config = config
 
     def encoder(self, x):
-        return self.codec.encode(x)
+        """N x 3 x H x W image -> features, in the active layout."""
+        return self.codec.encode(layout.active().to_internal(x))
 
     def decoder(self, f):
-        return self.codec.decode(f)
+        """Features in the active layout -> N x 3 x H x W image."""
+        return layout.active().to_public(self.codec.decode(f))
 
     def padding(self, h, w):
         """(bottom, right) replicate padding that makes an h x w image fit the codec."""

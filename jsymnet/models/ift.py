@@ -2,6 +2,7 @@
 import jittor as jt
 from jittor import nn
 
+from . import layout
 from .registry import SUBNETS, lookup
 from .stages import DIRECT
 
@@ -70,7 +71,9 @@ class InvertibleBlock(nn.Module):
         For whole tensors (the reversible backward); the directions use the executor."""
         if not self.swap:
             return t
-        return jt.concat([t[:, self.split:], t[:, :self.split]], dim=1)
+        lay = layout.active()
+        x1, x2 = lay.split(t, self.split)
+        return lay.concat([x2, x1])
 
     def enhance(self, x, ex=DIRECT):
         x1, x2 = ex.split(x, self.split)

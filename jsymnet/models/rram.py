@@ -13,6 +13,7 @@ import jittor as jt
 from jittor import nn
 
 from ..config import ConfigError, Field
+from . import layout
 from .init import conv1x1, conv3x3, kaiming_, xavier_, zeros_
 from .registry import register_subnet
 from .stages import Stage, around, run_stages
@@ -55,11 +56,11 @@ class ChannelAttention(nn.Module):
         kaiming_(self.conv_du[2], scale)
 
     def weights(self, mean):
-        """m of Eq. 9 from the per-channel mean of x (N x C x 1 x 1)."""
+        """m of Eq. 9 from the per-channel mean of x (``Layout.spatial_mean``)."""
         return jt.sigmoid(self.conv_du(mean))
 
     def execute(self, x):
-        return x * self.weights(x.mean(dims=(2, 3), keepdims=True))
+        return x * self.weights(layout.active().spatial_mean(x))
 
 
 class RSCA(nn.Module):
@@ -252,7 +253,7 @@ class ResBlock(nn.Module):
         """The whole block at once; the subnet runs it as ``branch`` and ``combine``
         (``tests/test_models.py`` holds the two equal)."""
         r = self.branch(x)
-        return self.combine(x, r, r.mean(dims=(2, 3), keepdims=True) if self.pools() else None)
+        return self.combine(x, r, layout.active().spatial_mean(r) if self.pools() else None)
 
 
 @register_subnet("resblock", options=dict(rounds=ROUNDS, mid_channels=MID, **ENTRY))
@@ -296,10 +297,10 @@ class DenseSubnet(nn.Module):
         zeros_(self.conv5)
 
     def dense(self, x):
-        feats = [x]
+        lay, feats = layout.active(), [x]
         for conv in self.convs:
-            feats.append(nn.leaky_relu(conv(jt.concat(feats, dim=1)), 0.2))
-        return self.conv5(jt.concat(feats, dim=1))
+            feats.append(nn.leaky_relu(conv(lay.concat(feats)), 0.2))
+        return self.conv5(lay.concat(feats))
 
     def stages(self):
         return [Stage(lambda maps, _: ((self.dense(maps[0]),), None), len(self.convs) + 1)]

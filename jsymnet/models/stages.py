@@ -7,8 +7,8 @@ runs a photo tile by tile and must give the same numbers), modules describe
 their work in the following terms, and both runners call those descriptions.
 
 **Stages.** A coupling subnet is a list of :class:`Stage`: local steps cut at
-its global poolings. ``stage.fn(maps, pooled)`` maps a tuple of N x C x H x W
-tensors to ``(new maps, pool)``: ``pool`` is a tensor whose per-channel mean
+its global poolings. ``stage.fn(maps, pooled)`` maps a tuple of feature maps
+(batched, in the active :mod:`.layout`) to ``(new maps, pool)``: ``pool`` is a tensor whose per-channel mean
 over the whole map the *next* stage receives as ``pooled`` (None: no
 pooling). ``stage.depth`` is the number of 3x3 convolutions on its longest
 path, i.e. the pixels of context it needs. :func:`run_stages` is the ordinary
@@ -34,8 +34,9 @@ has its own executor over full-size maps.
 import contextlib
 from typing import Callable, NamedTuple
 
-import jittor as jt
 from jittor import nn
+
+from . import layout
 
 
 class Stage(NamedTuple):
@@ -49,7 +50,7 @@ def run_stages(stages, x):
     maps, pooled = (x,), None
     for stage in stages:
         maps, pool = stage.fn(maps, pooled)
-        pooled = None if pool is None else pool.mean(dims=(2, 3), keepdims=True)
+        pooled = None if pool is None else layout.active().spatial_mean(pool)
     return maps[0]
 
 
@@ -77,10 +78,11 @@ _MASKS = {}
 
 @contextlib.contextmanager
 def padding_masks(*masks):
-    """While active, :func:`zero_outside` multiplies tensors by the mask of their size
-    (each mask 1 x 1 x h x w: 1 inside the image, 0 outside)."""
+    """While active, :func:`zero_outside` multiplies maps by the mask of their size
+    (each mask made by ``Layout.mask``: 1 inside the image, 0 outside)."""
     old = dict(_MASKS)
-    _MASKS.update({tuple(m.shape[2:]): m for m in masks})
+    lay = layout.active()
+    _MASKS.update({lay.size(m): m for m in masks})
     try:
         yield
     finally:
@@ -90,15 +92,24 @@ def padding_masks(*masks):
 
 def zero_outside(x):
     """``x`` with everything outside the image set to zero (a no-op on whole images)."""
-    mask = _MASKS.get(tuple(x.shape[2:])) if _MASKS else None
+    mask = _MASKS.get(layout.active().size(x)) if _MASKS else None
     return x if mask is None else x * mask
 
 
 class Conv(nn.Conv):
-    """``nn.Conv`` whose zero padding also holds at the image border inside a tile."""
+    """``nn.Conv`` (stride 1, one group) in the active layout, whose zero padding also
+    holds at the image border inside a tile."""
+
+    def __init__(self, *args, **kw):
+        super().__init__(*args, **kw)
+        if (self.stride != (1, 1) or self.dilation != (1, 1) or self.groups != 1
+                or self.padding[0] != self.padding[1]):
+            raise ValueError("stages.Conv: stride 1, dilation 1, one group and equal padding "
+                             "only (all the network uses)")
 
     def execute(self, x):
-        return super().execute(zero_outside(x) if any(self.padding) else x)
+        return layout.active().conv(zero_outside(x) if any(self.padding) else x,
+                                    self.weight, self.bias, self.padding[0])
 
 
 def check_tileable(module):
@@ -113,10 +124,10 @@ class Direct:
     """Evaluates a block's pieces on whole tensors, as they come."""
 
     def split(self, x, c):
-        return x[:, :c], x[:, c:]
+        return layout.active().split(x, c)
 
     def concat(self, a, b):
-        return jt.concat([a, b], dim=1)
+        return layout.active().concat([a, b])
 
     def subnet(self, net, x):
         return net(x)

@@ -24,6 +24,9 @@ from reference import bench_protocol as proto  # tools/ is on sys.path (see benc
 
 CASES = ("enhance", "train")
 FRAMEWORKS = ("jsymnet", "pytorch")
+# jsymnet with N x C x H x W features (JSYMNET_LAYOUT=nchw), the layout every CPU run had
+# before channels-last (issue 22): a before/after measured in the same run
+NCHW = "jsymnet-nchw"
 TOOLS_DIR = Path(__file__).resolve().parents[1]
 REPO_ROOT = TOOLS_DIR.parent
 REFERENCE_DIR = TOOLS_DIR / "reference"
@@ -104,9 +107,12 @@ def _jsymnet_worker(spec):
         np.save(path, run.last.numpy())
 
     def final():
+        from jsymnet.models import layout
         from jsymnet.runtime import runtime_info
+        from .onednn import cpu_model, isa
         info = runtime_info()
-        return {"onednn": info["onednn_source"], "onednn_library": info["onednn_library"]}
+        return {"onednn": info["onednn_source"], "onednn_library": info["onednn_library"],
+                "onednn_isa": isa(), "cpu": cpu_model(), "layout": layout.active().name}
 
     proto.serve(run, spec["warmup"], spec.get("output"),
                 save_output if spec["case"] == "enhance" else None, final=final)
@@ -121,9 +127,11 @@ class Worker:
         self.framework = framework
         self.log_path = Path(workdir) / f"{framework}-{spec['case']}.log"
         env = dict(os.environ, PYTHONUNBUFFERED="1", OMP_NUM_THREADS=str(spec["threads"]))
+        if framework == NCHW:
+            env["JSYMNET_LAYOUT"] = "nchw"
         # the checkout's jsymnet first; the Jittor worker is this module, found in tools/
         path = [str(REPO_ROOT)]
-        if framework == "jsymnet":
+        if framework.startswith("jsymnet"):
             cmd = [sys.executable, "-m", "benchlib.harness", json.dumps(spec)]
             path.append(str(TOOLS_DIR))
         else:  # run by path: its own folder (tools/reference) is its sys.path[0]
@@ -211,6 +219,7 @@ def run_case(case, shape, config="configs/lol.yaml", repeat=5, warmup=1, device=
         "jsymnet": dict(base, weights=weights, config=str(config), backward=backward,
                         output=str(workdir / "jsymnet_out.npy")),
     }
+    specs[NCHW] = dict(specs["jsymnet"], output=str(workdir / "jsymnet-nchw_out.npy"))
     workers = []
     try:
         def start(fw):
@@ -250,7 +259,7 @@ def run_case(case, shape, config="configs/lol.yaml", repeat=5, warmup=1, device=
     if case == "train":
         out["jsymnet_backward"] = backward
         out["pytorch_accum"] = torch_accum
-    if len(results) == 2:
+    if "pytorch" in results and "jsymnet" in results:
         out["agreement"] = _agreement(case, workdir, results)
     if own_dir:
         for f in workdir.iterdir():
@@ -271,13 +280,27 @@ def _agreement(case, workdir, results):
             "value": abs(a - b) / max(abs(b), 1e-12)}
 
 
+def machine_line(cases):
+    """Where the figures were measured: the CPU, oneDNN's ISA, jsymnet's feature layout."""
+    for c in cases:
+        js = c["results"].get("jsymnet")
+        if js and js.get("cpu"):
+            return (f"measured on {js['cpu']}; oneDNN ISA {js.get('onednn_isa')}; "
+                    f"jsymnet features {str(js.get('layout')).upper()}; "
+                    f"{c['threads']} threads each; medians of {c['repeat']}")
+    return ""
+
+
 def format_table(cases):
-    """A text table: medians, speed-up (PyTorch time / jsymnet time), peak memory."""
+    """A text table: medians, speed-up (PyTorch time / jsymnet time), peak memory; with
+    the NCHW worker, its median and what channels-last gains over it."""
+    nchw = any(NCHW in c["results"] for c in cases)
     rows = [("case", "input", "jsymnet s", "PyTorch s", "speed-up", "jsymnet GB", "PyTorch GB",
-             "memory ratio", "agreement")]
+             "memory ratio", "agreement")
+            + (("jsymnet NCHW s", "NCHW GB", "channels-last gain") if nchw else ())]
     for c in cases:
         r = c["results"]
-        js, pt = r.get("jsymnet"), r.get("pytorch")
+        js, pt, old = r.get("jsymnet"), r.get("pytorch"), r.get(NCHW)
         label = c["case"]
         if c["case"] == "train":
             label += f" ({c['jsymnet_backward']}"
@@ -292,13 +315,19 @@ def format_table(cases):
         speed = pt["median_s"] / js["median_s"] if js and pt else None
         mem = js["peak_rss_gb"] / pt["peak_rss_gb"] if js and pt else None
         agree = c.get("agreement")
+        gain = old["median_s"] / js["median_s"] if js and old else None
         rows.append((label, "x".join(map(str, c["shape"])),
                      cell(js and js["median_s"], ".2f"), cell(pt and pt["median_s"], ".2f"),
                      cell(speed, ".2f") + ("x" if speed else ""),
                      cell(js and js["peak_rss_gb"], ".2f"), cell(pt and pt["peak_rss_gb"], ".2f"),
-                     cell(mem, ".2f"), cell(agree and agree["value"], ".1e")))
+                     cell(mem, ".2f"), cell(agree and agree["value"], ".1e"))
+                    + ((cell(old and old["median_s"], ".2f"),
+                        cell(old and old["peak_rss_gb"], ".2f"),
+                        cell(gain, ".2f") + ("x" if gain else "")) if nchw else ()))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)) for row in rows)
+    table = "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)) for row in rows)
+    where = machine_line(cases)
+    return f"{where}\n{table}" if where else table
 
 
 if __name__ == "__main__":

@@ -53,6 +53,15 @@ def summarise(report):
     return out
 
 
+def _sync(result):
+    """Execute a case's result: the enhanced image is a lazy var, and a dropped lazy var
+    is never computed (the training step's loss is already a float)."""
+    import jittor as jt
+    if hasattr(result, "sync"):
+        result.sync()
+    jt.sync_all(True)
+
+
 def profile(case, shape, config="configs/lol.yaml", backward="reversible", warmup=1,
             device="cpu"):
     """Profile one run of ``case``; returns (wall seconds, summary, raw report)."""
@@ -61,14 +70,28 @@ def profile(case, shape, config="configs/lol.yaml", backward="reversible", warmu
 
     run = build_case(case, shape, config, backward, device)
     for _ in range(warmup):
-        run()
-    jt.sync_all(True)
+        _sync(run())
     with jt.profile_scope(warmup=0, rerun=0) as report:
         start = time.perf_counter()
-        run()
-        jt.sync_all(True)
+        _sync(run())
         wall = time.perf_counter() - start
     return wall, summarise(report), report
+
+
+def onednn_profile(case, shape, config="configs/lol.yaml", backward="reversible", warmup=1,
+                   device="cpu"):
+    """One run of ``case`` in oneDNN's verbose mode, after ``warmup`` runs; returns
+    (wall seconds, :func:`benchlib.onednn.parse` groups)."""
+    import jittor as jt
+    from .harness import build_case
+    from .onednn import verbose_run
+
+    run = build_case(case, shape, config, backward, device)
+    for _ in range(warmup):
+        _sync(run())
+    start = time.perf_counter()
+    groups = verbose_run(run, _sync)
+    return time.perf_counter() - start, groups
 
 
 def format_summary(wall, summary):
