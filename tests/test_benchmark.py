@@ -66,3 +66,26 @@ def test_profiler_groups_kernels_by_kind():
     assert summary[expected]["calls"] > 0 and summary[expected]["seconds"] > 0
     if jsymnet.runtime_info()["onednn"]:
         assert summary["conv backward to weights (oneDNN)"]["calls"] > 0
+
+
+def test_onednn_verbose_lines_are_grouped_by_primitive():
+    """The grouping behind profile_model.py --onednn, on lines as oneDNN 2.2 prints them."""
+    from benchlib.onednn import parse
+    lines = [
+        "dnnl_verbose,info,cpu,runtime:OpenMP",
+        "dnnl_verbose,exec,cpu,reorder,jit:uni,undef,src_f32::blocked:abcd:f0 "
+        "dst_f32::blocked:acdb:f0,,,1x64x200x300,8.8",
+        "dnnl_verbose,exec,cpu,reorder,jit:uni,undef,src_f32::blocked:abcd:f0 "
+        "dst_f32::blocked:Acdb64a:f0,,,64x128x3x3,0.1",
+        "dnnl_verbose,exec,cpu,convolution,brgconv:avx512_core,forward_inference,"
+        "src_f32::blocked:acdb:f0 wei_f32::blocked:Acdb64a:f0 bia_undef::undef::f0 "
+        "dst_f32::blocked:acdb:f0,,alg:convolution_direct,"
+        "mb1_ic64oc64_ih200oh200kh3sh1dh0ph1_iw300ow300kw3sw1dw0pw1,25.6",
+        "dnnl_verbose,exec,cpu,convolution,jit:avx512_core,backward_weights,src_f32 "
+        "wei_f32 bia_undef dst_f32,,alg:convolution_direct,mb2_ic64oc64,12.5",
+    ]
+    groups = parse(lines)
+    assert groups["reorder of activations"] == {"ms": 8.8, "calls": 1}
+    assert groups["reorder of weights"] == {"ms": 0.1, "calls": 1}
+    assert groups["convolution forward"] == {"ms": 25.6, "calls": 1}
+    assert groups["convolution backward to weights"] == {"ms": 12.5, "calls": 1}
