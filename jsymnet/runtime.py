@@ -329,13 +329,19 @@ def loaded_onednn():
     return None
 
 
+def onednn_ops():
+    """Jittor's oneDNN operators (``mkl_conv`` ...) when this process loaded oneDNN, else None."""
+    import jittor as jt
+    return jt.compile_extern.mkl_ops if jt.compile_extern.use_mkl else None
+
+
 def runtime_info():
     """What the runtime is: backend, oneDNN, Jittor version and cache folder."""
     import jittor as jt
     return {
         "backend": "cuda" if jt.flags.use_cuda else "cpu",
         "cuda_available": bool(jt.has_cuda),
-        "onednn": bool(jt.compile_extern.use_mkl and jt.compile_extern.mkl_ops is not None),
+        "onednn": onednn_ops() is not None,
         "onednn_source": _state["onednn"],
         "onednn_library": loaded_onednn(),
         "malloc": _state["malloc"],

@@ -261,15 +261,14 @@ class _TiledExecutor:
 
     def split(self, x, c):
         x, lay = self.value(x), layout.active()
-        return x[lay.np_at(slice(None), slice(None), slice(None, c))], \
-            x[lay.np_at(slice(None), slice(None), slice(c, None))]
+        return x[lay.np_channel_slice(None, c)], x[lay.np_channel_slice(c, None)]
 
     def concat(self, a, b):
         (a, b), lay = (self.value(a), self.value(b)), layout.active()
-        ca, cb = lay.np_channels(a), lay.np_channels(b)
-        out = self.runner.maps.new(lay.np_shape(ca + cb, *lay.np_size(a)))
-        out[lay.np_at(slice(None), slice(None), slice(None, ca))] = a
-        out[lay.np_at(slice(None), slice(None), slice(ca, None))] = b
+        ca = lay.np_channels(a)
+        out = self.runner.maps.new(lay.np_shape(ca + lay.np_channels(b), *lay.np_size(a)))
+        out[lay.np_channel_slice(None, ca)] = a
+        out[lay.np_channel_slice(ca, None)] = b
         return out
 
     def subnet(self, net, x):

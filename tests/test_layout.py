@@ -20,7 +20,7 @@ from jsymnet.losses import bidirectional_loss
 from jsymnet.models import layout
 from jsymnet.tiling import TiledRunner
 
-pytestmark = pytest.mark.skipif(not layout.onednn_available(),
+pytestmark = pytest.mark.skipif(not jsymnet.runtime_info()["onednn"],
                                 reason="the channels-last layout needs oneDNN (pip install -e . "
                                        "installs it on Linux x86_64)")
 

@@ -21,8 +21,8 @@ tiled runner. Modules call ``layout.active()``'s methods and never test the
 layout themselves; everything else they do (PReLU with one slope, sigmoid,
 exp, sums) is pointwise and the same in both.
 
-The active layout is chosen once per process: ``JSYMNET_LAYOUT`` = ``auto``
-(default: NHWC on the CPU with oneDNN, else NCHW), ``nchw`` or ``nhwc``.
+The active layout follows ``JSYMNET_LAYOUT`` = ``auto`` (default: NHWC on the
+CPU with oneDNN, else NCHW), ``nchw`` or ``nhwc``, on the current device;
 :func:`use_layout` switches it for a block of code (tests, benchmarks); a
 model holds no layout, so a checkpoint is the same in both. Both layouts give
 the same numbers to float32 rounding (``tests/test_layout.py``).
@@ -35,6 +35,7 @@ import numpy as np
 from jittor import nn
 
 from ..errors import JsymnetError
+from ..runtime import onednn_ops
 
 LAYOUT_ENV = "JSYMNET_LAYOUT"
 
@@ -134,6 +135,10 @@ class Layout:
 
     def np_channels(self, arr):
         raise NotImplementedError
+
+    def np_channel_slice(self, start, stop):
+        """The index of channels ``start:stop`` (all pixels) in one image's map."""
+        return self.np_at(slice(None), slice(None), slice(start, stop))
 
     def np_from_image(self, image):
         """An H x W x C image as a map (a view where the layouts agree)."""
@@ -259,7 +264,7 @@ _ACDB = ("acdb", "oihw", "acdb")
 
 
 def _onednn():
-    ops = jt.compile_extern.mkl_ops if jt.compile_extern.use_mkl else None
+    ops = onednn_ops()
     if ops is None:
         raise LayoutError("the channels-last layout needs oneDNN, which this Jittor has not "
                           "loaded; set JSYMNET_LAYOUT=nchw (or auto), or install jsymnet's "
@@ -320,22 +325,26 @@ NCHW = _NCHW()
 NHWC = _NHWC()
 LAYOUTS = {"nchw": NCHW, "nhwc": NHWC}
 _active = []
-
-
-def onednn_available():
-    return bool(jt.compile_extern.use_mkl and jt.compile_extern.mkl_ops is not None)
+_resolved = {}   # (name, on CUDA) -> layout: active() runs on every convolution
 
 
 def resolve(name):
-    """The layout named ``name`` (``auto``, ``nchw`` or ``nhwc``) on this process."""
+    """The layout named ``name`` (``auto``, ``nchw`` or ``nhwc``) on the current device."""
+    key = (name, bool(jt.flags.use_cuda))
+    if key not in _resolved:
+        _resolved[key] = _resolve(name, key[1])
+    return _resolved[key]
+
+
+def _resolve(name, cuda):
     name = (name or "auto").strip().lower()
     if name == "auto":
-        return NHWC if (not jt.flags.use_cuda and onednn_available()) else NCHW
+        return NHWC if (not cuda and onednn_ops() is not None) else NCHW
     if name not in LAYOUTS:
         raise LayoutError(f"{LAYOUT_ENV}={name!r}: choose auto, nchw or nhwc")
     if LAYOUTS[name] is NHWC:
         _onednn()
-        if jt.flags.use_cuda:
+        if cuda:
             raise LayoutError("the channels-last layout is CPU-only (oneDNN); on CUDA use "
                               f"{LAYOUT_ENV}=auto or nchw")
     return LAYOUTS[name]

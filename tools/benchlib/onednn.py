@@ -88,9 +88,11 @@ def verbose_run(run, sync):
     oneDNN prints with C's stdio, so file descriptor 1 is pointed at a temporary
     file for the run (and restored after, whatever happens).
     """
+    from .harness import BenchmarkError
     lib = _library()
     if lib is None:
-        raise RuntimeError("oneDNN is not loaded in this process (jsymnet.runtime_info())")
+        raise BenchmarkError("oneDNN is not loaded in this process (see "
+                             "jsymnet.runtime_info()); --onednn needs it")
     libc = ctypes.CDLL(None)
     sys.stdout.flush()
     saved = os.dup(1)
@@ -100,9 +102,9 @@ def verbose_run(run, sync):
             lib.dnnl_set_verbose(1)
             result = run()       # kept until synced: a dropped lazy var is never executed
             sync(result)
+        finally:                 # verbose off and stdout back, even if the run failed
             lib.dnnl_set_verbose(0)
             libc.fflush(None)
-        finally:
             os.dup2(saved, 1)
             os.close(saved)
         f.seek(0)
