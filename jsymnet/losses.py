@@ -10,7 +10,7 @@ from typing import Callable
 
 import jittor as jt
 
-from .config import Field
+from .config import ConfigError, Field
 from .registry import LOSSES
 
 
@@ -57,11 +57,52 @@ def l1(pred, target):
 PSNR_MAX_DB = Field(80.0, types=(float,), gt=0.0,
                     doc="psnr loss: the PSNR at which an image's loss stops improving (80: "
                         "the ablation's eps 1e-8)")
+GRID_WEIGHT = Field(0.0, types=(float,), low=0.0,
+                    doc="psnr loss: extra weight of the error's block pattern (block_pattern: "
+                        "the part that repeats every grid_period pixels); 0 = plain PSNR")
+GRID_PERIOD = Field(4, types=(int,), low=1, high=64,
+                    doc="psnr loss: the codec's block size in pixels (2 ** haar_levels)")
+GRID_WINDOW = Field(32, types=(int,), low=1, high=4096,
+                    doc="psnr loss: the square, in pixels, over which a block pattern is "
+                        "averaged (a multiple of grid_period)")
 
 
-@register_loss("psnr", options={"psnr_max_db": PSNR_MAX_DB},
-               eps=lambda section: 10.0 ** (-section["psnr_max_db"] / 10.0))
-def psnr_loss(pred, target, eps=1e-8):
+def block_pattern(err, period, window):
+    """The part of ``err`` (N x C x H x W) that repeats every ``period`` pixels.
+
+    Within each ``window`` x ``window`` square, the mean of the pixels at each of the
+    ``period`` x ``period`` phases, less the square's mean: an N x C x H/window x
+    period x W/window x period array. A Haar codec of L levels codes 2^L x 2^L blocks,
+    so an error it makes in the same band over a flat area repeats with that period: a
+    grid, which costs a photo little MSE but much of its SSIM and LPIPS. A
+    natural image has no preferred phase, and averaging over (window / period)^2
+    blocks shrinks an error's random part by that factor, so what this keeps is the
+    grid. Only the whole squares of the image count (a crop smaller than ``window``
+    uses its largest square of whole blocks).
+    """
+    n, c, h, w = err.shape
+    window = min(window, h // period * period, w // period * period)
+    k = window // period
+    hh, ww = h // window * window, w // window * window
+    e = err[:, :, :hh, :ww].reshape(n, c, hh // window, k, period, ww // window, k, period)
+    phase = e.mean(dim=3).mean(dim=5)                      # N C H' p W' p
+    return phase - phase.mean(dim=3, keepdims=True).mean(dim=5, keepdims=True)
+
+
+def _check_grid(section, where):
+    if section.get("grid_window", GRID_WINDOW.default) % section.get("grid_period",
+                                                                      GRID_PERIOD.default):
+        raise ConfigError(f"{where}: key 'train.loss.grid_window' must be a multiple of "
+                          f"'train.loss.grid_period'")
+
+
+@register_loss("psnr", options={"psnr_max_db": PSNR_MAX_DB, "grid_weight": GRID_WEIGHT,
+                                "grid_period": GRID_PERIOD, "grid_window": GRID_WINDOW},
+               check=_check_grid,
+               eps=lambda section: 10.0 ** (-section["psnr_max_db"] / 10.0),
+               grid=lambda section: (section["grid_weight"], section["grid_period"],
+                                     section["grid_window"]))
+def psnr_loss(pred, target, eps=1e-8, grid=(0.0, 4, 32)):
     """The "PSNR loss" ablation: minus the mean per-image PSNR (data range 1).
 
     ``10 log10(mse + eps)``: ``eps`` caps the PSNR an image can score at
@@ -70,8 +111,17 @@ def psnr_loss(pred, target, eps=1e-8):
     them by their relative, not absolute, error (the summed L2 of Eq. 13 is
     ruled by the darkest input); the cap keeps an input that needs no change
     from taking an unbounded weight.
+
+    ``grid = (weight, period, window)``: with a weight, the mse becomes
+    ``mse + weight * mean(block_pattern(pred - target)^2)``, so that the codec's block
+    grid costs ``1 + weight`` times its share of the error.
     """
-    mse = (pred - target).sqr().reshape(pred.shape[0], -1).mean(dim=1)
+    err = pred - target
+    mse = err.sqr().reshape(pred.shape[0], -1).mean(dim=1)
+    weight, period, window = grid
+    if weight:
+        mse = mse + weight * block_pattern(err, period, window).sqr().reshape(
+            pred.shape[0], -1).mean(dim=1)
     return (10.0 * jt.log(mse + eps) / jt.log(jt.array(10.0))).mean()
 
 

@@ -44,6 +44,8 @@ def test_defaults_fill_every_key():
     ({"train": {"optim": {"betas": ["a", "b"]}}}, "key 'train.optim.betas' must be list"),
     ({"train": {"loss": {"psnr_max_db": -3.0}}}, "key 'train.loss.psnr_max_db' must be positive"),
     ({"model": {"codec": {"haar_mix": "yes"}}}, "key 'model.codec.haar_mix' must be bool"),
+    ({"train": {"loss": {"type": "psnr", "grid_window": 30}}},
+     "key 'train.loss.grid_window' must be a multiple of 'train.loss.grid_period'"),
 ])
 def test_bad_keys_and_values_are_named(raw, message):
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(".", r"\.")):

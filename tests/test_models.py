@@ -10,7 +10,7 @@ import pytest
 
 from conftest import feat, max_diff, numpy_state, public, randomize, tiny_config
 from jsymnet.config import load_config
-from jsymnet.losses import bidirectional_loss, l2, loss_function
+from jsymnet.losses import bidirectional_loss, block_pattern, l2, loss_function
 from jsymnet.models import IFT, RRAM, HaarCodec, InvertibleBlock
 from jsymnet.models import layout
 from jsymnet.models.codec import band_rotation
@@ -208,6 +208,37 @@ def test_psnr_loss_is_minus_the_psnr_capped_at_psnr_max_db():
     ablation = loss_function(load_config({})["train"]["loss"] | {"type": "psnr"})
     assert ablation(target, target).item() < -75.0                  # the default cap: 80 dB
     assert loss_function(dict(cfg, type="l2")) is l2                  # other losses: untouched
+
+
+def test_block_pattern_finds_a_codec_grid_and_not_noise():
+    """NumPy oracle: a 4-periodic pattern tiled over an image is what block_pattern keeps;
+    independent noise of the same size is shrunk 64-fold (8 x 8 blocks per 32 px square)."""
+    rng = np.random.default_rng(0)
+    pattern = rng.normal(0.0, 0.02, (3, 4, 4)).astype(np.float32)
+    pattern -= pattern.mean(axis=(1, 2), keepdims=True)
+    grid = np.tile(pattern, (1, 16, 16))[None].repeat(2, 0)            # 2 x 3 x 64 x 64
+    noise = rng.normal(0.0, 0.02, grid.shape).astype(np.float32)
+    found = block_pattern(jt.array(grid + noise), 4, 32).numpy()
+    assert found.shape == (2, 3, 2, 4, 2, 4)
+    assert abs((found ** 2).mean() / (pattern ** 2).mean() - 1.0) < 0.1
+    assert (block_pattern(jt.array(noise), 4, 32).numpy() ** 2).mean() < 0.03 * (noise ** 2).mean()
+    # a crop smaller than the window: its largest square of whole blocks
+    assert block_pattern(jt.array(grid[:, :, :24, :20]), 4, 32).shape == (2, 3, 1, 4, 1, 4)
+
+
+def test_psnr_loss_grid_weight_adds_the_block_pattern_to_the_error():
+    cfg = dict(load_config({})["train"]["loss"], type="psnr", psnr_max_db=40.0,
+               grid_weight=10.0)
+    target = jt.rand(1, 3, 32, 32)
+    pattern = np.zeros((3, 4, 4), np.float32)
+    pattern[:, 0, 0], pattern[:, 2, 1] = 0.05, -0.05                 # mean zero per channel
+    grid = np.tile(pattern, (1, 8, 8))[None]
+    mse = (grid ** 2).mean()
+    expected = 10 * np.log10(mse + 10.0 * mse + 1e-4)                # the grid is all pattern
+    assert abs(loss_function(cfg)(target + jt.array(grid), target).item() - expected) < 1e-3
+    plain = loss_function(dict(cfg, grid_weight=0.0))
+    assert abs(plain(target + jt.array(grid), target).item()
+               - 10 * np.log10(mse + 1e-4)) < 1e-3
 
 
 def _count(model):
