@@ -13,6 +13,7 @@ loading the weights into the model is :func:`jsymnet.models.state.load_state`.
 from pathlib import Path
 
 import jittor as jt
+import numpy as np
 
 from .config import ConfigError, load_config
 from .models import build_model
@@ -102,3 +103,40 @@ def load_model(path, strict=True):
     model.eval()
     return model
 
+
+def average_checkpoints(paths, weights=None):
+    """A weighted average of checkpoints of one network, as a checkpoint dict.
+
+    ``sum_i w_i * theta_i`` tensor by tensor (``weights``: one per path, summing to 1;
+    default uniform). Fine-tunes of one network from the same weights stay in one basin,
+    so their average interpolates what they learnt (a "model soup", Wortsman et al.,
+    ICML 2022): the default model is such an average. The model configs must be equal
+    and the tensors the same by name and shape; the first file's config is kept.
+    """
+    if len(paths) < 2:
+        raise CheckpointError("averaging needs at least two checkpoints")
+    weights = [1.0 / len(paths)] * len(paths) if weights is None else [float(w) for w in weights]
+    if len(weights) != len(paths) or min(weights) < 0 or abs(sum(weights) - 1.0) > 1e-6:
+        raise CheckpointError(f"give one non-negative weight per checkpoint, summing to 1; "
+                              f"got {weights} for {len(paths)} files")
+    ckpts = [read_checkpoint(p) for p in paths]
+    first = ckpts[0]
+    for path, ck in zip(paths[1:], ckpts[1:]):
+        if ck["config"].get("model") != first["config"].get("model"):
+            raise CheckpointError(f"{path} is another network than {paths[0]} (their "
+                                  f"'model' configs differ): only one network's "
+                                  f"checkpoints can be averaged")
+        ours, theirs = set(first["state_dict"]), set(ck["state_dict"])
+        if ours != theirs:
+            raise CheckpointError(f"{path} and {paths[0]} hold different tensors: "
+                                  f"{sorted(ours ^ theirs)[:5]}")
+    state = {}
+    for key, first_value in first["state_dict"].items():
+        values = [np.asarray(ck["state_dict"][key]) for ck in ckpts]
+        if any(v.shape != values[0].shape for v in values):
+            raise CheckpointError(f"tensor {key} has shapes {[v.shape for v in values]}")
+        state[key] = sum(w * v.astype(np.float64) for w, v in zip(weights, values)).astype(
+            values[0].dtype)
+    source = {"kind": "average", "weights": dict(zip(map(str, paths), weights)),
+              "sources": [ck.get("source", {}) for ck in ckpts]}
+    return {"state_dict": state, "config": first["config"], "source": source}

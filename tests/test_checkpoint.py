@@ -41,3 +41,23 @@ def test_foreign_and_damaged_files_say_what_they_are(tmp_path):
         load_model(truncated)
     with pytest.raises(CheckpointError, match="not found"):
         load_model(tmp_path / "missing.pkl")
+
+
+def test_averaged_checkpoints_are_the_weighted_mean_of_their_tensors(tmp_path):
+    import numpy as np
+    from jsymnet.checkpoint import average_checkpoints
+    a = save_checkpoint(tmp_path / "a.pkl", randomize(jsymnet.build_model(tiny_config())))
+    b = save_checkpoint(tmp_path / "b.pkl", randomize(jsymnet.build_model(tiny_config())))
+    avg = average_checkpoints([a, b], [0.25, 0.75])
+    sa, sb = read_checkpoint(a)["state_dict"], read_checkpoint(b)["state_dict"]
+    worst = max(np.abs(avg["state_dict"][k] - (0.25 * sa[k] + 0.75 * sb[k])).max() for k in sa)
+    assert worst < 1e-6 and set(avg["state_dict"]) == set(sa)
+    assert np.abs(sa["ift.blocks.0.F.conv1.weight"] - sb["ift.blocks.0.F.conv1.weight"]).max() > 0.01
+    out = save_checkpoint(tmp_path / "avg.pkl", state_dict=avg["state_dict"],
+                          config=avg["config"], source=avg["source"])
+    load_model(out)                                            # a whole, loadable model
+    with pytest.raises(CheckpointError, match="summing to 1"):
+        average_checkpoints([a, b], [0.5, 0.6])
+    other = save_checkpoint(tmp_path / "c.pkl", jsymnet.build_model(tiny_config(mid_channels=8)))
+    with pytest.raises(CheckpointError, match="another network"):
+        average_checkpoints([a, other])
