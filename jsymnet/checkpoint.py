@@ -104,14 +104,26 @@ def load_model(path, strict=True):
     return model
 
 
+def _set_options(section, prefix=""):
+    """``{dotted key: value}`` of a config section's leaves that are set (not null)."""
+    out = {}
+    for key, value in section.items():
+        if isinstance(value, dict):
+            out.update(_set_options(value, f"{prefix}{key}."))
+        elif value is not None:
+            out[prefix + key] = value
+    return out
+
+
 def average_checkpoints(paths, weights=None):
     """A weighted average of checkpoints of one network, as a checkpoint dict.
 
     ``sum_i w_i * theta_i`` tensor by tensor (``weights``: one per path, summing to 1;
     default uniform). Fine-tunes of one network from the same weights stay in one basin,
     so their average interpolates what they learnt (a "model soup", Wortsman et al.,
-    ICML 2022): the default model is such an average. The model configs must be equal
-    and the tensors the same by name and shape; the first file's config is kept.
+    ICML 2022): the default model is such an average. The model configs must agree on
+    every option both set (an older file may leave another part's options null) and the
+    tensors must be the same by name and shape; the first file's config is kept.
     """
     if len(paths) < 2:
         raise CheckpointError("averaging needs at least two checkpoints")
@@ -121,11 +133,15 @@ def average_checkpoints(paths, weights=None):
                               f"got {weights} for {len(paths)} files")
     ckpts = [read_checkpoint(p) for p in paths]
     first = ckpts[0]
+    ours_net = _set_options(first["config"].get("model", {}))
     for path, ck in zip(paths[1:], ckpts[1:]):
-        if ck["config"].get("model") != first["config"].get("model"):
-            raise CheckpointError(f"{path} is another network than {paths[0]} (their "
-                                  f"'model' configs differ): only one network's "
-                                  f"checkpoints can be averaged")
+        theirs_net = _set_options(ck["config"].get("model", {}))
+        differ = sorted(k for k in set(ours_net) & set(theirs_net)
+                        if ours_net[k] != theirs_net[k])
+        if differ:
+            raise CheckpointError(f"{path} is another network than {paths[0]} (model."
+                                  f"{', model.'.join(differ[:3])} differ): only one "
+                                  f"network's checkpoints can be averaged")
         ours, theirs = set(first["state_dict"]), set(ck["state_dict"])
         if ours != theirs:
             raise CheckpointError(f"{path} and {paths[0]} hold different tensors: "

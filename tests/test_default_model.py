@@ -48,14 +48,14 @@ def scores():
 
 def test_a_well_exposed_photo_is_left_nearly_alone(scores):
     s = scores[None]
-    assert s["model"] >= 29.5, s                      # measured: 30.8 dB (BSDS500 model: 28.2)
+    assert s["model"] >= 29.5, s                      # measured: 30.6 dB (BSDS500 model: 28.2)
     assert s["model"] >= s["exposure"] + 5.0, s       # the baseline re-exposes it: 23.8
     assert 0.9 <= s["luma_ratio"] <= 1.2, s           # measured: 1.14
 
 
-@pytest.mark.parametrize("ev, gain, margin", [(-2.0, 9.0, 0.2), (-4.0, 12.0, 3.0)])
+@pytest.mark.parametrize("ev, gain, margin", [(-2.0, 9.0, 0.5), (-4.0, 12.0, 3.0)])
 def test_underexposed_photos_gain_and_beat_the_exposure_baseline(scores, ev, gain, margin):
-    # measured: -2 EV 13.0 -> 22.5 dB (exposure gain 22.0; the BSDS500-only model 24.9;
+    # measured: -2 EV 13.0 -> 23.0 dB (exposure gain 22.0; the BSDS500-only model 24.9;
     # the reallight model before the grid penalty 23.0); -4 EV 9.3 -> 23.6 dB (18.5)
     s = scores[ev]
     assert s["model"] >= s["input"] + gain, s
@@ -63,9 +63,9 @@ def test_underexposed_photos_gain_and_beat_the_exposure_baseline(scores, ev, gai
     assert 0.85 <= s["luma_ratio"] <= 1.2, s
 
 
-# measured RMS of the 4 x 4 pattern: 0.0102, 0.0089, 0.0037 (the reallight model before
+# measured RMS of the 4 x 4 pattern: 0.0111, 0.0092, 0.0047 (the reallight model before
 # the grid penalty: 0.0161, 0.0119, 0.0065)
-GRID_BOUND = {0.1: 0.013, 0.3: 0.0105, 0.6: 0.005}
+GRID_BOUND = {0.1: 0.013, 0.3: 0.0105, 0.6: 0.0056}
 
 
 def _grid_std(img, period=4):
