@@ -15,7 +15,7 @@ from pathlib import Path
 import jittor as jt
 import numpy as np
 
-from .config import ConfigError, load_config
+from .config import ConfigError, load_config, network
 from .models import build_model
 from .models.state import CheckpointError, load_state, state_to_numpy
 from . import resources
@@ -90,29 +90,22 @@ def read_checkpoint(path):
     return obj
 
 
-def load_model(path, strict=True):
-    """Build a :class:`DeepSymmetricNet` from a checkpoint alone (config included)."""
-    ckpt = read_checkpoint(path)
+def _config(path, ckpt):
+    """The validated config a checkpoint stores; a bad one is a :class:`CheckpointError`."""
     try:
-        cfg = load_config(ckpt["config"])
+        return load_config(ckpt["config"])
     except ConfigError as exc:
         raise CheckpointError(f"{path}: the model config stored in it is invalid: {exc}") \
             from None
-    model = build_model(cfg, load_codec_weights=False)
+
+
+def load_model(path, strict=True):
+    """Build a :class:`DeepSymmetricNet` from a checkpoint alone (config included)."""
+    ckpt = read_checkpoint(path)
+    model = build_model(_config(path, ckpt), load_codec_weights=False)
     load_state(model, ckpt["state_dict"], strict=strict, where=str(path))
     model.eval()
     return model
-
-
-def _set_options(section, prefix=""):
-    """``{dotted key: value}`` of a config section's leaves that are set (not null)."""
-    out = {}
-    for key, value in section.items():
-        if isinstance(value, dict):
-            out.update(_set_options(value, f"{prefix}{key}."))
-        elif value is not None:
-            out[prefix + key] = value
-    return out
 
 
 def average_checkpoints(paths, weights=None):
@@ -121,9 +114,9 @@ def average_checkpoints(paths, weights=None):
     ``sum_i w_i * theta_i`` tensor by tensor (``weights``: one per path, summing to 1;
     default uniform). Fine-tunes of one network from the same weights stay in one basin,
     so their average interpolates what they learnt (a "model soup", Wortsman et al.,
-    ICML 2022): the default model is such an average. The model configs must agree on
-    every option both set (an older file may leave another part's options null) and the
-    tensors must be the same by name and shape; the first file's config is kept.
+    ICML 2022): the default model is such an average. The files must hold one network
+    (:func:`~jsymnet.config.network` of their configs equal) and the same tensors by
+    name and shape; the first file's config is kept.
     """
     if len(paths) < 2:
         raise CheckpointError("averaging needs at least two checkpoints")
@@ -133,21 +126,19 @@ def average_checkpoints(paths, weights=None):
                               f"got {weights} for {len(paths)} files")
     ckpts = [read_checkpoint(p) for p in paths]
     first = ckpts[0]
-    ours_net = _set_options(first["config"].get("model", {}))
-    for path, ck in zip(paths[1:], ckpts[1:]):
-        theirs_net = _set_options(ck["config"].get("model", {}))
-        differ = sorted(k for k in set(ours_net) & set(theirs_net)
-                        if ours_net[k] != theirs_net[k])
+    nets = [network(_config(path, ck)) for path, ck in zip(paths, ckpts)]
+    for path, ck, net in zip(paths[1:], ckpts[1:], nets[1:]):
+        differ = sorted(k for k in set(net) | set(nets[0]) if net.get(k) != nets[0].get(k))
         if differ:
             raise CheckpointError(f"{path} is another network than {paths[0]} (model."
-                                  f"{', model.'.join(differ[:3])} differ): only one "
+                                  f"{', model.'.join(differ)} differ): only one "
                                   f"network's checkpoints can be averaged")
         ours, theirs = set(first["state_dict"]), set(ck["state_dict"])
         if ours != theirs:
             raise CheckpointError(f"{path} and {paths[0]} hold different tensors: "
                                   f"{sorted(ours ^ theirs)[:5]}")
     state = {}
-    for key, first_value in first["state_dict"].items():
+    for key in first["state_dict"]:
         values = [np.asarray(ck["state_dict"][key]) for ck in ckpts]
         if any(v.shape != values[0].shape for v in values):
             raise CheckpointError(f"tensor {key} has shapes {[v.shape for v in values]}")

@@ -373,6 +373,18 @@ def chosen_keys(section, path, explicit=()):
     return {k: v for k, v in section.items() if k in keep}
 
 
+def network(cfg):
+    """What defines the network of a validated ``cfg``: its ``model`` section with each
+    part section reduced to the options of the part it chooses (:func:`chosen_keys`), so
+    two configs that differ only in the options of parts they do not use (an older file
+    stores every part's) describe the same network."""
+    model = copy.deepcopy(cfg["model"])
+    for path, *_ in PART_SECTIONS:
+        if path[0] == "model":
+            _at(model, path[1:-1])[path[-1]] = chosen_keys(_at(cfg, path), path)
+    return model
+
+
 def data_section(data, dataset):
     """The validated ``data`` section ``data`` made for ``dataset`` (its keys kept, the
     new dataset's filled with their defaults): what a command that scores another

@@ -133,3 +133,15 @@ def test_retired_keys_still_load_and_do_nothing():
     cfg = load_config({"data": {"num_workers": 4}})
     assert "num_workers" not in cfg["data"]
     assert cfg == load_config()
+
+
+def test_network_leaves_out_the_options_of_parts_not_chosen():
+    from jsymnet.config import network
+    haar = load_config({"model": {"codec": {"type": "haar"}}})
+    # an older checkpoint's config stores every part's options (the VGG codec's width,
+    # the dense subnet's growth) beside the ones its parts use
+    older = load_config({"model": {"codec": {"type": "haar", "channels": 64},
+                                   "subnet": {"growth": 32}}})
+    assert network(older) == network(haar)
+    assert network(load_config({"model": {"codec": {"type": "haar", "haar_levels": 2}}})) \
+        != network(haar)
