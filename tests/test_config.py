@@ -43,6 +43,8 @@ def test_defaults_fill_every_key():
     ({"train": {"optim": {"betas": [0.9]}}}, "train.optim.betas"),
     ({"train": {"optim": {"betas": ["a", "b"]}}}, "key 'train.optim.betas' must be list"),
     ({"train": {"loss": {"psnr_max_db": -3.0}}}, "key 'train.loss.psnr_max_db' must be positive"),
+    ({"train": {"loss": {"type": "psnr", "psnr_max_db": 33.0, "psnr_floor_db": 35.0}}},
+     "'train.loss.psnr_floor_db' must be below 'train.loss.psnr_max_db'"),
     ({"model": {"codec": {"haar_mix": "yes"}}}, "key 'model.codec.haar_mix' must be bool"),
     ({"train": {"loss": {"type": "psnr", "grid_window": 30}}},
      "key 'train.loss.grid_window' must be a multiple of 'train.loss.grid_period'"),

@@ -241,6 +241,31 @@ def test_psnr_loss_grid_weight_adds_the_block_pattern_to_the_error():
                - 10 * np.log10(mse + 1e-4)) < 1e-3
 
 
+def test_psnr_loss_floor_continues_the_log_by_its_tangent():
+    """NumPy oracle: above the floor's squared error m0 the distance is
+    10 log10(m0) + 10 / ln 10 * (q / m0 - 1), below it the plain PSNR; one slope at m0."""
+    cfg = dict(load_config({})["train"]["loss"], type="psnr", psnr_max_db=40.0,
+               psnr_floor_db=20.0)
+    fn, plain = loss_function(cfg), loss_function(dict(cfg, psnr_floor_db=None))
+    target = jt.zeros((1, 3, 8, 8))
+    m0, eps = 1e-2, 1e-4
+    for err in (0.03, 0.0999, 0.1001, 0.3):                    # mse = err ** 2, m0 = 0.1 ** 2
+        q = err ** 2 + eps
+        want = 10 * np.log10(q) if q <= m0 else 10 * np.log10(m0) + 10 / np.log(10) * (q / m0 - 1)
+        got = fn(target + err, target).item()
+        assert abs(got - want) < 1e-3, (err, got, want)
+        if q <= m0:
+            assert abs(got - plain(target + err, target).item()) < 1e-4
+    # the weight of a hard pair: its gradient is that of an image at the floor, not smaller
+    x = jt.full((1, 3, 8, 8), 0.3)
+    g_floor = jt.grad(fn(x, target), x).numpy().ravel()[0]
+    g_plain = jt.grad(plain(x, target), x).numpy().ravel()[0]
+    n = 3 * 8 * 8
+    assert abs(g_floor - 10 / np.log(10) * 2 * 0.3 / n / m0) < 1e-3 * abs(g_floor)
+    assert abs(g_plain - 10 / np.log(10) * 2 * 0.3 / n / (0.09 + eps)) < 1e-3 * abs(g_plain)
+    assert g_floor > 8 * g_plain
+
+
 def _count(model):
     return sum(p.numel() for p in model.trainable_parameters())
 
