@@ -87,5 +87,12 @@ def test_onednn_verbose_lines_are_grouped_by_primitive():
     groups = parse(lines)
     assert groups["reorder of activations"] == {"ms": 8.8, "calls": 1}
     assert groups["reorder of weights"] == {"ms": 0.1, "calls": 1}
-    assert groups["convolution forward"] == {"ms": 25.6, "calls": 1}
-    assert groups["convolution backward to weights"] == {"ms": 12.5, "calls": 1}
+    # 1 x 64 x 64 x 200 x 300 x 3 x 3 = 2.21 GMAC; a problem with no size counts none
+    assert groups["convolution forward"] == {"ms": 25.6, "calls": 1,
+                                             "gmac": pytest.approx(2.21184)}
+    assert groups["convolution backward to weights"] == {"ms": 12.5, "calls": 1, "gmac": 0.0}
+    from benchlib.onednn import conv_macs, format_shares
+    assert conv_macs("mb2_g4ic64oc32_ih10oh5kh3sh2dh0ph1_iw8ow4kw3sw2dw0pw1") == \
+        2 * 32 * 16 * 5 * 4 * 3 * 3
+    table = format_shares(groups)
+    assert "86.4" in table.splitlines()[1]          # 2.21184 GMAC in 25.6 ms

@@ -8,9 +8,13 @@
   ms) and groups the lines: convolutions by direction, reorders of activations
   and of weights, the rest. That is how issue 22 found that NCHW convolutions
   spent 46% of their time in reorders.
+* Each convolution line's problem (``mb1_ic64oc64_ih200oh200kh3..._iw300ow300kw3...``)
+  gives its multiply-adds (:func:`conv_macs`), so a group also says how fast its
+  kernels ran (GMAC/s): the figure that bounds what any layout change can gain.
 """
 import ctypes
 import os
+import re
 import sys
 import tempfile
 from collections import defaultdict
@@ -68,8 +72,23 @@ def _kind(fields):
     return prim
 
 
+def conv_macs(problem):
+    """Multiply-adds of one convolution from oneDNN's problem descriptor, or None where it
+    lacks a size: ``mb * oc * ic / g * od * oh * ow * kd * kh * kw`` (the same count for
+    the forward pass and both backward passes)."""
+    dims = {k: int(v) for k, v in re.findall(r"([a-z]+)(\d+)", problem)}
+    if not all(k in dims for k in ("mb", "ic", "oc", "kh", "kw")):
+        return None
+    out = {k: dims.get(k, dims.get("i" + k[1:])) for k in ("oh", "ow")}
+    if None in out.values():
+        return None
+    return (dims["mb"] * dims["oc"] * dims["ic"] // dims.get("g", 1) * dims.get("od", 1)
+            * out["oh"] * out["ow"] * dims.get("kd", 1) * dims["kh"] * dims["kw"])
+
+
 def parse(lines):
-    """{group: {"ms": total, "calls": n}} from oneDNN verbose ``exec`` lines."""
+    """{group: {"ms": total, "calls": n}} from oneDNN verbose ``exec`` lines; a convolution
+    group also holds ``"gmac"``, its multiply-adds (those whose problem gives a size)."""
     out = defaultdict(lambda: {"ms": 0.0, "calls": 0})
     for line in lines:
         fields = line.strip().split(",")
@@ -78,6 +97,9 @@ def parse(lines):
         group = out[_kind(fields)]
         group["ms"] += float(fields[-1])
         group["calls"] += 1
+        if fields[3] == "convolution":
+            macs = conv_macs(fields[-2])
+            group["gmac"] = group.get("gmac", 0.0) + (macs or 0) / 1e9
     return dict(out)
 
 
@@ -111,14 +133,26 @@ def verbose_run(run, sync):
         return parse(f)
 
 
+def _rate(gmac, ms):
+    return f"{gmac:.1f}", f"{1000 * gmac / ms:.1f}" if ms else ""
+
+
 def format_shares(groups):
-    """The groups as a table: ms, share of all oneDNN time, calls."""
+    """The groups as a table: ms, share of all oneDNN time, calls, and for convolutions
+    their multiply-adds and the rate their kernels ran at."""
     total = sum(g["ms"] for g in groups.values()) or 1.0
-    rows = [("oneDNN primitive", "ms", "share", "calls")]
+    rows = [("oneDNN primitive", "ms", "share", "calls", "GMAC", "GMAC/s")]
     for name, g in sorted(groups.items(), key=lambda kv: -kv[1]["ms"]):
-        rows.append((name, f"{g['ms']:.0f}", f"{100 * g['ms'] / total:.1f}%", str(g["calls"])))
+        rows.append((name, f"{g['ms']:.0f}", f"{100 * g['ms'] / total:.1f}%", str(g["calls"]),
+                     *(_rate(g["gmac"], g["ms"]) if "gmac" in g else ("", ""))))
     reorders = sum(g["ms"] for n, g in groups.items() if n.startswith("reorder"))
-    rows.append(("all reorders", f"{reorders:.0f}", f"{100 * reorders / total:.1f}%", ""))
-    rows.append(("all oneDNN", f"{total:.0f}", "100%", ""))
-    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    rows.append(("all reorders", f"{reorders:.0f}", f"{100 * reorders / total:.1f}%", "", "",
+                 ""))
+    convs = [g for g in groups.values() if "gmac" in g]
+    if convs:
+        rows.append(("all convolutions", f"{sum(g['ms'] for g in convs):.0f}",
+                     f"{100 * sum(g['ms'] for g in convs) / total:.1f}%", "",
+                     *_rate(sum(g["gmac"] for g in convs), sum(g["ms"] for g in convs))))
+    rows.append(("all oneDNN", f"{total:.0f}", "100%", "", "", ""))
+    widths = [max(len(r[i]) for r in rows) for i in range(6)]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in rows)
