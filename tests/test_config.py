@@ -1,9 +1,22 @@
 """Config loading: defaults, base inheritance, and errors that name the bad key."""
+from pathlib import Path
+
 import jsymnet  # noqa: F401
 import pytest
 
 from jsymnet.config import ConfigError, defaults, load_config, schema
 from jsymnet.registry import SUBNETS
+
+
+CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").rglob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
+def test_every_shipped_config_validates(path):
+    """Each config under configs/ (its base chain too) passes validation: a recipe in the
+    model card can be run as it is written."""
+    cfg = load_config(path)
+    assert cfg["name"] and cfg["model"]["ift"]["num_blocks"] >= 1
 
 
 def test_release_configs_describe_spec_model_and_recipe():

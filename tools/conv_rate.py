@@ -12,7 +12,8 @@ to the weights, three times the forward's multiply-adds).
 With ``--config``, the jsymnet process also counts the multiply-adds of that network's
 convolutions for one enhance of ``--size`` (from oneDNN's verbose lines,
 ``benchlib.onednn.conv_macs``) and prints the time they take at the best forward rate
-measured here: no implementation built on these kernels enhances faster than that.
+measured here (the single convolution's, or the network's own): no implementation built
+on these kernels enhances faster than that.
 
 Examples:
   python tools/conv_rate.py                                  # 1 x 64 x 200 x 300 -> 64
@@ -149,7 +150,10 @@ def main(argv=None):
                   f"of convolution, run in {res['network_conv_ms']:.0f} ms of oneDNN "
                   f"({net / res['network_conv_ms'] * 1000:.1f} GMAC/s)")
     if results:
-        best = max(gmac / r["forward"] for r in results)
+        rates = [gmac / r["forward"] for r in results] + [
+            1000 * r["network_gmac"] / r["network_conv_ms"] for r in results
+            if r.get("network_conv_ms")]
+        best = max(rates)
         net = next((r["network_gmac"] for r in results if "network_gmac" in r), None)
         if net is not None:
             print(f"  at the best forward rate measured here ({best:.1f} GMAC/s) those "
