@@ -94,7 +94,7 @@ def block_pattern(err, period, window):
     return phase - phase.mean(dim=3, keepdims=True).mean(dim=5, keepdims=True)
 
 
-def _check_grid(section, where):
+def _check_psnr(section, where):
     floor = section.get("psnr_floor_db")
     if floor is not None and floor >= section.get("psnr_max_db", PSNR_MAX_DB.default):
         raise ConfigError(f"{where}: key 'train.loss.psnr_floor_db' must be below "
@@ -109,7 +109,7 @@ def _check_grid(section, where):
 @register_loss("psnr", options={"psnr_max_db": PSNR_MAX_DB, "psnr_floor_db": PSNR_FLOOR_DB,
                                 "grid_weight": GRID_WEIGHT, "grid_period": GRID_PERIOD,
                                 "grid_window": GRID_WINDOW},
-               check=_check_grid,
+               check=_check_psnr,
                eps=lambda section: 10.0 ** (-section["psnr_max_db"] / 10.0),
                floor=lambda section: None if section["psnr_floor_db"] is None
                else 10.0 ** (-section["psnr_floor_db"] / 10.0),
@@ -143,10 +143,12 @@ def psnr_loss(pred, target, eps=1e-8, grid=(0.0, 4, 32), floor=None):
         mse = mse + weight * block_pattern(err, period, window).sqr().reshape(
             pred.shape[0], -1).mean(dim=1)
     q = mse + eps
-    if floor is not None:
+    if floor is None:
+        distance = jt.log(q)
+    else:
         q_low = jt.minimum(q, jt.array(floor, dtype=q.dtype))
-        return (10.0 * (jt.log(q_low) + (q - q_low) / floor) / jt.log(jt.array(10.0))).mean()
-    return (10.0 * jt.log(q) / jt.log(jt.array(10.0))).mean()
+        distance = jt.log(q_low) + (q - q_low) / floor
+    return (10.0 * distance / jt.log(jt.array(10.0))).mean()
 
 
 def loss_function(cfg):
