@@ -24,8 +24,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numpy as np  # noqa: E402
 
-LUMA_709 = np.array([0.2126, 0.7152, 0.0722], np.float32)
-IN_RANGE = (0.3, 0.6)    # issue 21's target for real low-light photos
+from compare import LOWLIGHT_RANGE, luminance  # noqa: E402  (the report card's own figures)
 
 
 def tiled_independently(model, img, tile):
@@ -68,19 +67,18 @@ def main(argv=None):
                 print(f"{path}: smaller than one {t} x {t} tile, skipped")
                 continue
             img = np.ascontiguousarray(img[:h, :w])
-            lum = {"input": float((img @ LUMA_709).mean()),
-                   "whole": float((run_rgb(model, img) @ LUMA_709).mean()),
-                   "tiles": float((tiled_independently(model, img, t) @ LUMA_709).mean())}
+            lum = {"input": luminance(img), "whole": luminance(run_rgb(model, img)),
+                   "tiles": luminance(tiled_independently(model, img, t))}
             total += 1
             for k in counts:
-                counts[k] += IN_RANGE[0] <= lum[k] <= IN_RANGE[1]
+                counts[k] += LOWLIGHT_RANGE[0] <= lum[k] <= LOWLIGHT_RANGE[1]
             name = os.path.join(os.path.basename(os.path.normpath(folder)), path.name)
             print(f"{name:28s} {f'{w}x{h}':>10s} {lum['input']:6.3f} {lum['whole']:6.3f} "
                   f"{lum['tiles']:9.3f}", flush=True)
     if not total:
         print("no photos found")
         return 2
-    print(f"in {IN_RANGE[0]}-{IN_RANGE[1]}: whole {counts['whole']} of {total}, "
+    print(f"in {LOWLIGHT_RANGE[0]}-{LOWLIGHT_RANGE[1]}: whole {counts['whole']} of {total}, "
           f"tiles {counts['tiles']} of {total}")
     return 0
 
