@@ -33,6 +33,7 @@ from .data.pairs import PairingError
 from .data.image_io import to_uint8, write_image
 from .data.metadata import read_meta, write_photo
 from .inference import load_weights, run_rgb, software_tag
+from .phases import EVAL_PHASES
 from .utils.fileio import atomic_write_text, check_writable_dir
 
 SHEET_ROW_HEIGHT = 192     # pixels per row of the comparison sheet
@@ -78,20 +79,22 @@ def _mean(values):
     return float(np.mean(finite)) if finite else float("nan")
 
 
-def enhance_image(model, img):
+def enhance_image(model, img, phases=EVAL_PHASES):
     """Enhance one H x W x 3 float image (:func:`jsymnet.inference.run_rgb`: clipped to
-    [0, 1], tiled exactly when large); returns (H x W x 3 float32, seconds)."""
+    [0, 1], tiled exactly when large; ``phases``: its own); returns (H x W x 3 float32,
+    seconds)."""
     start = time.perf_counter()
-    out = run_rgb(model, img)
+    out = run_rgb(model, img, phases=phases)
     return out, time.perf_counter() - start
 
 
-def score_pair(model, low, high, convention=metrics.RELEASE, lpips=False):
+def score_pair(model, low, high, convention=metrics.RELEASE, lpips=False, phases=EVAL_PHASES):
     """Enhance one H x W x 3 float input and score its 8-bit output against ``high`` (SPEC
     7): the one enhance-and-score step of ``tools/test.py`` (:func:`evaluate`) and of the
     trainer's validation. Returns (output as uint8, {"psnr", "ssim", "input_psnr",
-    "input_ssim", "seconds"}, with "lpips" and "input_lpips" when ``lpips``)."""
-    out, seconds = enhance_image(model, low)
+    "input_ssim", "seconds"}, with "lpips" and "input_lpips" when ``lpips``). ``phases``:
+    :func:`enhance_image`'s."""
+    out, seconds = enhance_image(model, low, phases)
     out_u8 = to_uint8(out)
     p, s = metrics.psnr_ssim(out_u8, high, convention)
     p0, s0 = metrics.psnr_ssim(low, high, convention)
@@ -145,9 +148,11 @@ def _write_csv(path, rows):
 
 def evaluate(model, pairs, out_dir, convention=metrics.RELEASE, limit=None, max_side=None,
              sheet_count=4, weights_label="", dataset_label="", progress=True,
-             save_images=True, lpips=False, software=None, strip_metadata=False):
+             save_images=True, lpips=False, software=None, strip_metadata=False,
+             phases=EVAL_PHASES):
     """Enhance and score ``pairs`` (list of Pair); write the outputs; return an
-    :class:`EvalSummary`. ``lpips=True`` also scores LPIPS (VGG, v0.1) of the output and
+    :class:`EvalSummary`. ``phases``: :func:`enhance_image`'s (1, the network alone, is
+    the paper's convention). ``lpips=True`` also scores LPIPS (VGG, v0.1) of the output and
     of the input against the target. ``software`` is the EXIF Software tag of the written
     images; ``strip_metadata`` writes them without the input's EXIF, XMP and DPI."""
     from tqdm import tqdm
@@ -163,7 +168,7 @@ def evaluate(model, pairs, out_dir, convention=metrics.RELEASE, limit=None, max_
     bar = tqdm(pairs, desc="enhance", unit="img", disable=not progress, dynamic_ncols=True)
     for pair in bar:
         low, high = read_pair(pair, max_side)
-        out_u8, scores = score_pair(model, low, high, convention, lpips)
+        out_u8, scores = score_pair(model, low, high, convention, lpips, phases)
         p = scores["psnr"]
         rows.append({"name": pair.name, "width": low.shape[1], "height": low.shape[0],
                      **scores})
@@ -194,8 +199,10 @@ def evaluate(model, pairs, out_dir, convention=metrics.RELEASE, limit=None, max_
 
 def run(dataset, out_dir, weights=None, config=None, root=None, low=None, high=None,
         split="test", limit=None, max_side=None, convention=metrics.RELEASE, sheet_count=4,
-        progress=True, lpips=False, strip_metadata=False):
+        progress=True, lpips=False, strip_metadata=False, phases=EVAL_PHASES):
     """Everything ``tools/test.py`` does after parsing: data, weights, :func:`evaluate`."""
+    from .phases import check_phases
+    check_phases(phases)
     from .config import ConfigError, load_config
     from .data.datasets import DATASETS, file_pair_datasets
     cfg = load_config(config)
@@ -211,6 +218,9 @@ def run(dataset, out_dir, weights=None, config=None, root=None, low=None, high=N
     if max_side or cfg["data"]["eval_max_side"]:
         max_side = max_side or cfg["data"]["eval_max_side"]
         dataset_label += f"; downscaled to {max_side}px long side (not the paper protocol)"
+    if phases != EVAL_PHASES:
+        dataset_label += f"; each output averaged over {phases} phases (jsymnet/phases.py; " \
+                         f"not the paper protocol)"
     return evaluate(model, pairs, out_dir, convention, limit, max_side, sheet_count, label,
                     dataset_label, progress, lpips=lpips, software=software_tag(weights),
-                    strip_metadata=strip_metadata)
+                    strip_metadata=strip_metadata, phases=phases)

@@ -55,6 +55,8 @@ from .data.image_io import (ImageReadError, load_cmyk, load_image, rgb_of, rgb_t
 from .data.metadata import PhotoMeta, exif_bytes, meta_of_pil, read_meta
 from .models.dsn import DeepSymmetricNet
 from .models.stages import EAGER
+from .phases import DEFAULT_PHASES, average as phase_average, check_phases, \
+    count_for as phase_count
 from .resources import resolve_file
 from .runtime import use_device
 from .strength import apply_strength, check_strength
@@ -142,43 +144,56 @@ def software_tag(weights=None, direction="enhance"):
            f"model {model}"
 
 
-def run_rgb(model, rgb, direction="enhance", tiling=None, progress=None, strength=1.0):
+def run_rgb(model, rgb, direction="enhance", tiling=None, progress=None, strength=1.0,
+            phases=DEFAULT_PHASES):
     """float32 H x W x 3 in [0, 1] -> the network's output, clipped to [0, 1].
 
     ``strength`` (:mod:`jsymnet.strength`): 0 returns the input (the network does not
-    run), 1 the output, between them a linear-light blend. ``tiling``: a
-    :class:`~jsymnet.tiling.TileOptions` (None: its defaults): tiled exactly when it
-    says so (every photo with a ``tile``, else those above ``max_megapixels``);
-    otherwise one pass over the whole image. ``progress(done, total)`` follows the
-    tiled passes.
+    run), 1 the output, between them a linear-light blend. ``phases``
+    (:mod:`jsymnet.phases`): the output is averaged over that many one-pixel shifts of
+    the codec's block grid (1: the network alone; a codec without blocks always runs
+    once). ``tiling``: a :class:`~jsymnet.tiling.TileOptions` (None: its defaults):
+    each pass is tiled exactly when it says so (every photo with a ``tile``, else those
+    above ``max_megapixels``); otherwise one pass over the whole image.
+    ``progress(done, total)`` follows the tiled passes, all phases together.
     """
     if direction not in DIRECTIONS:
         raise EnhanceError(f"direction must be one of {DIRECTIONS}, got {direction!r}")
     strength = check_strength(strength)
+    count = phase_count(model.codec.size_divisor, phases)
     rgb = np.asarray(rgb, np.float32)
     if rgb.ndim != 3 or rgb.shape[2] != 3:
         raise EnhanceError(f"expected an H x W x 3 image, got shape {rgb.shape}")
     if strength == 0.0:
         return apply_strength(rgb, rgb, 0.0)
     tiling = tiling or TileOptions()
-    tile = tiling.tile_for(model, *rgb.shape[:2])
-    if tile:
-        out = tiling.runner(model, tile, progress).run(rgb, reverse=direction == "degrade")
-    else:
-        with jt.no_grad():   # block by block (EAGER), so one block's buffers live at a time
-            x = jt.array(np.ascontiguousarray(rgb.transpose(2, 0, 1))[None])
-            y = model.enhance(x, EAGER) if direction == "enhance" else model.degrade(x, EAGER)
-            out = y.numpy()[0].transpose(1, 2, 0)
-            del x, y
-        jt.gc()
-        malloc_tuning.release_free_memory()   # the forward's free memory goes back
-    out = np.ascontiguousarray(out, np.float32)
+
+    def one_pass(x, i):
+        step = None if progress is None else \
+            (lambda done, total: progress(i * total + done, count * total))
+        return _forward(model, x, direction, tiling, step)
+    out = phase_average(one_pass, rgb, count)
     bad = int(out.size - np.isfinite(out).sum())
     if bad:
         raise EnhanceError(f"the network produced {bad} non-finite values (NaN or Inf) on this "
                            f"image: its weights are broken (a diverged training run?); nothing "
                            f"was written")
     return apply_strength(rgb, np.clip(out, 0.0, 1.0, out=out), strength)
+
+
+def _forward(model, rgb, direction, tiling, progress):
+    """One pass of the network over ``rgb`` (H x W x 3 float32): tiled or whole."""
+    tile = tiling.tile_for(model, *rgb.shape[:2])
+    if tile:
+        return tiling.runner(model, tile, progress).run(rgb, reverse=direction == "degrade")
+    with jt.no_grad():   # block by block (EAGER), so one block's buffers live at a time
+        x = jt.array(np.ascontiguousarray(rgb.transpose(2, 0, 1))[None])
+        y = model.enhance(x, EAGER) if direction == "enhance" else model.degrade(x, EAGER)
+        out = np.ascontiguousarray(y.numpy()[0].transpose(1, 2, 0), np.float32)
+        del x, y
+    jt.gc()
+    malloc_tuning.release_free_memory()   # the forward's free memory goes back
+    return out
 
 
 @dataclass
@@ -203,10 +218,11 @@ class PhotoResult:
     notes: list = field(default_factory=list)
 
 
-def run_photo(path, model, direction="enhance", tiling=None, progress=None, strength=1.0):
+def run_photo(path, model, direction="enhance", tiling=None, progress=None, strength=1.0,
+              phases=DEFAULT_PHASES):
     """Read a photo file (EXIF orientation applied), convert it from its ICC profile to
     sRGB when it has another one, run :func:`run_rgb` (``tiling``, ``progress``,
-    ``strength``: its own), convert the result back; returns a
+    ``strength``, ``phases``: its own), convert the result back; returns a
     :class:`PhotoResult`. CMYK files with a CMYK profile stay CMYK; without one they are
     the decoder's RGB, taken as sRGB."""
     loaded = load_image(path)
@@ -223,7 +239,8 @@ def run_photo(path, model, direction="enhance", tiling=None, progress=None, stre
         srgb = profile.to_srgb(native, loaded.bits)
     else:
         native, srgb = (loaded.rgb[:, :, 0] if loaded.gray else loaded.rgb), loaded.rgb
-    out = run_rgb(model, srgb, direction, tiling=tiling, progress=progress, strength=strength)
+    out = run_rgb(model, srgb, direction, tiling=tiling, progress=progress, strength=strength,
+                  phases=phases)
     if profile is not None:
         native_out = profile.from_srgb(out, loaded.bits)
     else:
@@ -352,7 +369,7 @@ def _enhance_array(arr, profile=None, cmyk=False, **kw):
 def enhance(image, weights=None, device=None, tile=None, direction="enhance", *,
             tile_overlap=0, max_megapixels=DEFAULT_MAX_MEGAPIXELS,
             ram_budget_gb=DEFAULT_RAM_BUDGET_GB, progress=None, strip_metadata=False,
-            strength=1.0):
+            strength=1.0, phases=DEFAULT_PHASES):
     """Enhance (``direction="degrade"``: underexpose) one picture; same kind out as in.
 
     Args:
@@ -375,6 +392,8 @@ def enhance(image, weights=None, device=None, tile=None, direction="enhance", *,
             XMP or DPI), e.g. for sharing.
         strength: how much of the model's change to apply (:mod:`jsymnet.strength`):
             0 the input unchanged, 1 the model's output (default), up to 2.
+        phases: passes averaged over one-pixel shifts of the codec's block grid
+            (:mod:`jsymnet.phases`): 2 by default, 1 the network alone (half the time).
 
     Returns:
         path -> float32 array in [0, 1] laid out like the file (H x W gray,
@@ -388,11 +407,12 @@ def enhance(image, weights=None, device=None, tile=None, direction="enhance", *,
     if direction not in DIRECTIONS:
         raise EnhanceError(f"direction must be one of {DIRECTIONS}, got {direction!r}")
     strength = check_strength(strength)
+    check_phases(phases)
     if device is not None:
         use_device(device)
     tiling = TileOptions(tile, tile_overlap, max_megapixels, ram_budget_gb)
     kw = dict(model=get_model(weights), direction=direction, tiling=tiling,
-              progress=progress, strength=strength)
+              progress=progress, strength=strength, phases=phases)
     if isinstance(image, (str, Path)):
         result = run_photo(image, **kw)
         for note in result.notes:

@@ -16,6 +16,7 @@ from jsymnet.data.image_io import read_image
 from conftest import IMAGE_H as H, IMAGE_W as W, max_diff
 
 from jsymnet import inference as E  # noqa: E402
+from jsymnet.phases import DEFAULT_PHASES, PhaseError  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -24,12 +25,32 @@ def weights(tiny_weights):
     return tiny_weights
 
 
-def reference(weights, rgb_float, direction="enhance"):
+def network(weights, rgb_float, direction="enhance"):
+    """The network alone on one image (no phases), clipped."""
     model = E.get_model(weights)
     with jt.no_grad():
         x = jt.array(np.ascontiguousarray(rgb_float.transpose(2, 0, 1))[None])
         y = model.enhance(x) if direction == "enhance" else model.degrade(x)
     return np.clip(y.numpy()[0].transpose(1, 2, 0), 0, 1)
+
+
+def reference(weights, rgb_float, direction="enhance", phases=DEFAULT_PHASES):
+    """What jsymnet.enhance returns, built by hand: the network on the image moved i pixels
+    down and right (mirrored rows and columns, by index), moved back, averaged over i < k,
+    k = the phases, at most the codec's block size."""
+    k = min(phases, E.get_model(weights).codec.size_divisor)
+    h, w = rgb_float.shape[:2]
+    total = 0
+    for i in range(k):
+        rows = np.r_[np.arange(i)[::-1], np.arange(h)]
+        cols = np.r_[np.arange(i)[::-1], np.arange(w)]
+        moved = np.ascontiguousarray(rgb_float[rows][:, cols])
+        model = E.get_model(weights)
+        with jt.no_grad():
+            x = jt.array(np.ascontiguousarray(moved.transpose(2, 0, 1))[None])
+            y = model.enhance(x) if direction == "enhance" else model.degrade(x)
+        total = total + y.numpy()[0].transpose(1, 2, 0)[i:, i:]
+    return np.clip(total / k, 0, 1)
 
 
 # -- the Python API ---------------------------------------------------------------------------
@@ -126,6 +147,21 @@ def test_paths_return_arrays_like_the_file_and_write_nothing(weights, rgb8, tmp_
     assert max_diff(jsymnet.enhance(files["exif"], weights=weights),
                     reference(weights, upright)) < 1e-5
     assert sorted(os.listdir(tmp_path / "in")) == before
+
+
+def test_phases_average_the_network_over_shifts_of_its_block_grid(weights, rgb8):
+    x = rgb8.astype(np.float32) / 255
+    one = jsymnet.enhance(x, weights=weights, phases=1)
+    assert max_diff(one, network(weights, x)) < 1e-5          # 1: the network alone
+    two = jsymnet.enhance(x, weights=weights)                 # the default, 2
+    assert max_diff(two, reference(weights, x, phases=2)) < 1e-5
+    assert max_diff(two, one) > 1e-3                          # the shifted pass differs
+    # one pass per phase of the grid at most: this codec codes 2 x 2 blocks
+    assert E.get_model(weights).codec.size_divisor == 2
+    assert np.array_equal(jsymnet.enhance(x, weights=weights, phases=5), two)
+    for bad in (0, -1, 1.5, True, "2"):
+        with pytest.raises(PhaseError, match="whole number"):
+            jsymnet.enhance(x, weights=weights, phases=bad)
 
 
 def test_degrade_direction_and_tiling_through_the_api(weights, rgb8):

@@ -93,10 +93,13 @@ BASELINES = {"input": lambda x: x, "gamma": gamma_to_mid_grey,
              "exposure": exposure_to_mid_grey, "clahe": clahe_lightness}
 
 
-def model_method(path):
+def model_method(path, phases=None):
+    """The checkpoint at ``path`` through run_rgb (``phases``: its own; None: the default)."""
     from jsymnet.inference import get_model, run_rgb
+    from jsymnet.phases import DEFAULT_PHASES
     model = get_model(path)
-    return lambda x: run_rgb(model, x)
+    phases = DEFAULT_PHASES if phases is None else phases
+    return lambda x: run_rgb(model, x, phases=phases)
 
 
 def bsds_items(folder, ev, limit):
@@ -264,6 +267,9 @@ def main(argv=None):
                         "lol_low, lime_low)")
     p.add_argument("--model", action="append", default=[], metavar="NAME=CHECKPOINT",
                    help="a jsymnet checkpoint to compare (repeatable)")
+    p.add_argument("--phases", type=int, default=None, metavar="K",
+                   help="passes of every --model, averaged over shifts of its codec's block "
+                        "grid (jsymnet/phases.py; default: jsymnet's, 2; 1: the network alone)")
     p.add_argument("--synthesis-sheet", action="store_true",
                    help="also write OUT/synthesis_sheet.png: --bsds photos and random "
                         "training inputs drawn from them (jsymnet/data/lowlight.py)")
@@ -284,12 +290,15 @@ def main(argv=None):
     python_handles_interrupts()
     try:
         use_device(args.device)
+        if args.phases is not None:
+            from jsymnet.phases import check_phases
+            check_phases(args.phases)
         methods = dict(BASELINES)
         for spec in args.model:
             name, sep, path = spec.partition("=")
             if not sep or not name or not path:
                 p.error(f"--model takes NAME=CHECKPOINT, got {spec!r}")
-            methods[name] = model_method(path)
+            methods[name] = model_method(path, args.phases)
         os.makedirs(args.out, exist_ok=True)
         rows = []
         lpips_sets = set(args.lpips or ["fivek", "brackets"]) if args.lpips is not None \

@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 from . import EXIT_OK, add_import_option, add_set_option, import_modules, set_overrides
+from ..phases import EVAL_PHASES
 
 
 def parse_args(argv=None):
@@ -56,6 +57,10 @@ def parse_args(argv=None):
     p.add_argument("--lpips", action="store_true",
                    help="also score LPIPS (VGG, v0.1), the texture measure PSNR misses; make "
                         "its weights once with tools/get_lpips.py")
+    p.add_argument("--phases", type=int, default=EVAL_PHASES, metavar="K",
+                   help="average each output over K one-pixel shifts of the codec's block "
+                        "grid, as jsymnet.enhance does by default (jsymnet/phases.py; "
+                        "default: %(default)s, the network alone: the paper's protocol)")
     p.add_argument("--strip-metadata", action="store_true",
                    help="write images/ without the inputs' EXIF (GPS included), XMP and DPI "
                         "(kept by default; the ICC profile always stays)")
@@ -87,7 +92,7 @@ def main(argv=None):
                                split=args.split, limit=args.limit, max_side=args.max_side,
                                convention=convention, sheet_count=args.sheet,
                                progress=not args.no_progress, lpips=args.lpips,
-                               strip_metadata=args.strip_metadata)
+                               strip_metadata=args.strip_metadata, phases=args.phases)
     except EXPECTED_ERRORS as exc:
         return report(exc)
     print(summary.table())

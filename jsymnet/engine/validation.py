@@ -10,6 +10,7 @@ import numpy as np
 from ..data.image_io import to_uint8
 from ..evaluate import score_pair
 from ..inference import run_rgb
+from ..phases import EVAL_PHASES
 
 
 class Validation:
@@ -39,7 +40,8 @@ class Validation:
             out = []
             for i in range(min(count, self.count)):
                 low, high = self.pair(i)
-                panel = np.concatenate([low, run_rgb(model, low), high], axis=1)
+                panel = np.concatenate([low, run_rgb(model, low, phases=EVAL_PHASES), high],
+                                       axis=1)
                 if panel.shape[0] > height:
                     size = (round(panel.shape[1] * height / panel.shape[0]), height)
                     panel = cv2.resize(panel, size, interpolation=cv2.INTER_AREA)
