@@ -33,7 +33,7 @@ from .data.pairs import PairingError
 from .data.image_io import to_uint8, write_image
 from .data.metadata import read_meta, write_photo
 from .inference import load_weights, run_rgb, software_tag
-from .phases import EVAL_PHASES
+from .phases import EVAL_PHASES, check_phases
 from .utils.fileio import atomic_write_text, check_writable_dir
 
 SHEET_ROW_HEIGHT = 192     # pixels per row of the comparison sheet
@@ -201,7 +201,6 @@ def run(dataset, out_dir, weights=None, config=None, root=None, low=None, high=N
         split="test", limit=None, max_side=None, convention=metrics.RELEASE, sheet_count=4,
         progress=True, lpips=False, strip_metadata=False, phases=EVAL_PHASES):
     """Everything ``tools/test.py`` does after parsing: data, weights, :func:`evaluate`."""
-    from .phases import check_phases
     check_phases(phases)
     from .config import ConfigError, load_config
     from .data.datasets import DATASETS, file_pair_datasets

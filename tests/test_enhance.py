@@ -25,13 +25,18 @@ def weights(tiny_weights):
     return tiny_weights
 
 
-def network(weights, rgb_float, direction="enhance"):
-    """The network alone on one image (no phases), clipped."""
+def _raw(weights, rgb_float, direction):
+    """One pass of the network on one image, unclipped."""
     model = E.get_model(weights)
     with jt.no_grad():
         x = jt.array(np.ascontiguousarray(rgb_float.transpose(2, 0, 1))[None])
         y = model.enhance(x) if direction == "enhance" else model.degrade(x)
-    return np.clip(y.numpy()[0].transpose(1, 2, 0), 0, 1)
+    return y.numpy()[0].transpose(1, 2, 0)
+
+
+def network(weights, rgb_float, direction="enhance"):
+    """The network alone on one image (no phases), clipped."""
+    return np.clip(_raw(weights, rgb_float, direction), 0, 1)
 
 
 def reference(weights, rgb_float, direction="enhance", phases=DEFAULT_PHASES):
@@ -44,12 +49,7 @@ def reference(weights, rgb_float, direction="enhance", phases=DEFAULT_PHASES):
     for i in range(k):
         rows = np.r_[np.arange(i)[::-1], np.arange(h)]
         cols = np.r_[np.arange(i)[::-1], np.arange(w)]
-        moved = np.ascontiguousarray(rgb_float[rows][:, cols])
-        model = E.get_model(weights)
-        with jt.no_grad():
-            x = jt.array(np.ascontiguousarray(moved.transpose(2, 0, 1))[None])
-            y = model.enhance(x) if direction == "enhance" else model.degrade(x)
-        total = total + y.numpy()[0].transpose(1, 2, 0)[i:, i:]
+        total = total + _raw(weights, rgb_float[rows][:, cols], direction)[i:, i:]
     return np.clip(total / k, 0, 1)
 
 

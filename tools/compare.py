@@ -46,6 +46,7 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 from jsymnet.data.image_io import LUMA_709  # noqa: E402
+from jsymnet.phases import DEFAULT_PHASES, check_phases  # noqa: E402
 
 LOWLIGHT_RANGE = (0.3, 0.6)   # mean luminance of a well-exposed output (target sets)
 MID_GREY = 0.5            # sRGB mean the gamma baseline aims at
@@ -93,13 +94,24 @@ BASELINES = {"input": lambda x: x, "gamma": gamma_to_mid_grey,
              "exposure": exposure_to_mid_grey, "clahe": clahe_lightness}
 
 
-def model_method(path, phases=None):
-    """The checkpoint at ``path`` through run_rgb (``phases``: its own; None: the default)."""
+def model_method(path, phases=DEFAULT_PHASES):
+    """The checkpoint at ``path`` (None: the default model) through run_rgb, ``phases``
+    its own."""
     from jsymnet.inference import get_model, run_rgb
-    from jsymnet.phases import DEFAULT_PHASES
     model = get_model(path)
-    phases = DEFAULT_PHASES if phases is None else phases
     return lambda x: run_rgb(model, x, phases=phases)
+
+
+def model_methods(specs, phases, error):
+    """{NAME: method} of ``--model NAME=CHECKPOINT`` specs; ``error(message)`` (the
+    parser's) for a malformed one."""
+    methods = {}
+    for spec in specs:
+        name, sep, path = spec.partition("=")
+        if not sep or not name or not path:
+            error(f"--model takes NAME=CHECKPOINT, got {spec!r}")
+        methods[name] = model_method(path, phases)
+    return methods
 
 
 def bsds_items(folder, ev, limit):
@@ -267,9 +279,10 @@ def main(argv=None):
                         "lol_low, lime_low)")
     p.add_argument("--model", action="append", default=[], metavar="NAME=CHECKPOINT",
                    help="a jsymnet checkpoint to compare (repeatable)")
-    p.add_argument("--phases", type=int, default=None, metavar="K",
+    p.add_argument("--phases", type=int, default=DEFAULT_PHASES, metavar="K",
                    help="passes of every --model, averaged over shifts of its codec's block "
-                        "grid (jsymnet/phases.py; default: jsymnet's, 2; 1: the network alone)")
+                        "grid (jsymnet/phases.py; default: %(default)s, jsymnet's; 1: the "
+                        "network alone)")
     p.add_argument("--synthesis-sheet", action="store_true",
                    help="also write OUT/synthesis_sheet.png: --bsds photos and random "
                         "training inputs drawn from them (jsymnet/data/lowlight.py)")
@@ -290,15 +303,9 @@ def main(argv=None):
     python_handles_interrupts()
     try:
         use_device(args.device)
-        if args.phases is not None:
-            from jsymnet.phases import check_phases
-            check_phases(args.phases)
+        check_phases(args.phases)
         methods = dict(BASELINES)
-        for spec in args.model:
-            name, sep, path = spec.partition("=")
-            if not sep or not name or not path:
-                p.error(f"--model takes NAME=CHECKPOINT, got {spec!r}")
-            methods[name] = model_method(path, args.phases)
+        methods.update(model_methods(args.model, args.phases, p.error))
         os.makedirs(args.out, exist_ok=True)
         rows = []
         lpips_sets = set(args.lpips or ["fivek", "brackets"]) if args.lpips is not None \

@@ -27,7 +27,9 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-from compare import bracket_items, bsds_items, model_method, pair_items  # noqa: E402
+from compare import (bracket_items, bsds_items, model_method, model_methods,  # noqa: E402
+                     pair_items)
+from jsymnet.phases import DEFAULT_PHASES, check_phases  # noqa: E402
 
 HIGHPASS_SIGMA = 2.0    # px: wider than a 4 x 4 block, narrower than a window
 BORDER = 8              # px left out on each side: where the blur sees the mirrored border
@@ -54,8 +56,9 @@ def main(argv=None):
     p.add_argument("--brackets", help="folder of exposure brackets: the held-out scenes' pairs")
     p.add_argument("--model", action="append", default=[], metavar="NAME=CHECKPOINT",
                    help="a jsymnet checkpoint (repeatable; default: default=the default model)")
-    p.add_argument("--phases", type=int, default=None, metavar="K",
-                   help="passes of every --model (jsymnet/phases.py; default: jsymnet's, 2)")
+    p.add_argument("--phases", type=int, default=DEFAULT_PHASES, metavar="K",
+                   help="passes of every --model (jsymnet/phases.py; default: %(default)s, "
+                        "jsymnet's)")
     p.add_argument("--period", type=int, default=4,
                    help="the grid's period, 2 ** model.codec.haar_levels (default: %(default)s)")
     p.add_argument("--window", type=int, default=32,
@@ -70,16 +73,9 @@ def main(argv=None):
     from jsymnet import JsymnetError
     from jsymnet.cli import EXIT_OK, report
     try:
-        if args.phases is not None:
-            from jsymnet.phases import check_phases
-            check_phases(args.phases)
-        methods = {}
-        for spec in args.model or ["default=" + os.path.join("weights",
-                                                             "jsymnet_default.pkl")]:
-            name, sep, path = spec.partition("=")
-            if not sep or not name or not path:
-                p.error(f"--model takes NAME=CHECKPOINT, got {spec!r}")
-            methods[name] = model_method(path, args.phases)
+        check_phases(args.phases)
+        methods = model_methods(args.model, args.phases, p.error) or \
+            {"default": model_method(None, args.phases)}
         sets = []
         if args.fivek:
             sets.append(("fivek", pair_items(args.fivek, args.limit)))
@@ -99,8 +95,7 @@ def main(argv=None):
                 values["input"].append(grid_rms(low, args.period, args.window))
                 values["target"].append(grid_rms(high, args.period, args.window))
                 for name, fn in methods.items():
-                    values[name].append(grid_rms(np.clip(fn(low), 0, 1), args.period,
-                                                 args.window))
+                    values[name].append(grid_rms(fn(low), args.period, args.window))
                 count += 1
             print(f"| {label} ({count}) | " + " | ".join(
                 f"{1000 * np.median(values[n]):.2f}" for n in names) + " |", flush=True)
