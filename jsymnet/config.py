@@ -138,6 +138,10 @@ BASE_SCHEMA = {
     "data": {
         "root": _f(None, types=(str,), optional=True, doc="dataset folder"),
         "crop": _f(180, low=1, doc="training crop size"),
+        "crop_zoom": _f(1.0, types=(float,), low=0.01, high=1.0,
+                        doc="training: each pair is first shrunk by a random factor in "
+                            "[crop_zoom, 1] (log-uniform, never below the crop), so a crop "
+                            "holds up to 1/crop_zoom**2 times more of the scene; 1: off"),
         "vflip": _f(True), "hflip": _f(True), "transpose": _f(True),
         "val_fraction": _f(None, types=(float,), optional=True, low=0.0, lt=1.0,
                            doc="hold out this share of the pairs (whole scenes where the "

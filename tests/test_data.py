@@ -8,8 +8,8 @@ import pytest
 from PIL import Image, ImageOps
 
 from jsymnet.data import (DatasetNotFoundError, ImageReadError, PairedImageDataset,
-                          PairingError, dataset_pairs, distort, fivek_pairs, lol_pairs,
-                          match_pairs, read_image, write_image)
+                          PairingError, augment_pair, dataset_pairs, distort, fivek_pairs,
+                          lol_pairs, match_pairs, read_image, write_image)
 from jsymnet.data import sample as sample_mod
 from jsymnet.data.make_pairs import make_pairs
 from jsymnet.data.synthesis import DEFAULT_RANGES, name_seed
@@ -218,6 +218,32 @@ def test_augmentation_uses_every_op(tmp_path):
         variants.add(ds[0][0].tobytes())
     # 8 distinct results of vflip x hflip x transpose on a random 8x8 image
     assert len(variants) == 8 and base.tobytes() in variants
+
+
+def test_zoom_out_shows_more_of_the_scene_in_one_crop():
+    """data.crop_zoom: a horizontal ramp x / (W - 1) stays linear under area averaging, so a
+    crop's slope tells the factor s it was shrunk by; s spans [crop_zoom, 1], the pair stays
+    aligned, and crop_zoom 1 draws nothing (the crops of configs without it are unchanged)."""
+    h, w, crop = 96, 160, 32
+    ramp = np.broadcast_to(np.linspace(0, 1, w, dtype=np.float32), (h, w))
+    img = np.stack([ramp, ramp, ramp], -1).copy()
+    unit = 1.0 / (w - 1)
+    factors = []
+    for seed in range(60):
+        low, high = augment_pair(img, img * 0.5, np.random.default_rng(seed), crop,
+                                 vflip=False, hflip=False, transpose=False, zoom=0.25)
+        assert low.shape == high.shape == (crop, crop, 3)
+        assert np.allclose(high, low * 0.5, atol=1e-6)
+        slope = float(np.mean(np.diff(low[:, 4:-4, 0], axis=1)))
+        factors.append(unit / slope)
+        plain = augment_pair(img, img, np.random.default_rng(seed), crop, False, False, False)[0]
+        same = augment_pair(img, img, np.random.default_rng(seed), crop, False, False, False,
+                            zoom=1.0)[0]
+        assert np.array_equal(plain, same) and np.isclose(np.diff(plain[0, :, 0]).mean(), unit)
+    factors = np.array(factors)
+    floor = crop / h                          # never below the crop: 32 / 96
+    assert factors.min() >= floor * 0.97 and factors.max() <= 1.0 + 1e-3
+    assert factors.min() < floor * 1.3 and factors.max() > 0.8   # the whole range is drawn
 
 
 def test_a_dataset_counts_pairs_and_leaves_batching_to_the_trainer(tmp_path):

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+import cv2
 import numpy as np
 from jittor.dataset import Dataset
 
@@ -143,8 +144,32 @@ def read_pair(pair, max_side=None):
     return resize_max_side(low, max_side), resize_max_side(high, max_side)
 
 
-def augment_pair(low, high, rng, crop=None, vflip=True, hflip=True, transpose=True):
-    """The same random crop and flips/transpose for both H x W x C images (SPEC 5)."""
+def zoom_out(low, high, rng, crop, zoom):
+    """Both H x W x C images shrunk by one random factor s, log-uniform in
+    [max(zoom, crop / min(H, W)), 1] (area averaging), so that a crop of the result holds
+    up to 1 / s**2 times more of the scene: more context for the channel attention's mean,
+    which sees the whole photo at inference, at the cost of a training step of that crop.
+    ``zoom`` 1 (off) draws nothing, so configs without it keep their random streams."""
+    if zoom >= 1.0:
+        return low, high
+    h, w = low.shape[:2]
+    floor = max(zoom, crop / min(h, w)) if crop else zoom
+    if floor >= 1.0:
+        return low, high
+    s = float(np.exp(rng.uniform(np.log(floor), 0.0)))
+    size = (max(crop or 1, round(w * s)), max(crop or 1, round(h * s)))
+    if size == (w, h):
+        return low, high
+    shrink = [cv2.resize(np.ascontiguousarray(a), size, interpolation=cv2.INTER_AREA)
+              for a in (low, high)]
+    return shrink[0], shrink[1]
+
+
+def augment_pair(low, high, rng, crop=None, vflip=True, hflip=True, transpose=True,
+                 zoom=1.0):
+    """The same random zoom-out (:func:`zoom_out`), crop and flips/transpose for both
+    H x W x C images (SPEC 5)."""
+    low, high = zoom_out(low, high, rng, crop, zoom)
     if crop:
         h, w = low.shape[:2]
         if h < crop or w < crop:
@@ -172,7 +197,7 @@ class PairedImageDataset(Dataset):
     synthesises_input = False   # each pair's input is its ``low`` file
 
     def __init__(self, pairs, train=False, crop=None, vflip=True, hflip=True, transpose=True,
-                 seed=0, max_side=None, cache=False):
+                 seed=0, max_side=None, cache=False, zoom=1.0):
         super().__init__()
         if not pairs:
             raise ValueError("a dataset needs at least one pair")
@@ -180,6 +205,7 @@ class PairedImageDataset(Dataset):
         self.train = train
         self.crop = crop if train else None
         self.flips = (vflip, hflip, transpose) if train else (False, False, False)
+        self.zoom = zoom if train else 1.0
         self.seed = seed
         self.max_side = max_side
         self._cache = {} if cache else None
@@ -214,7 +240,7 @@ class PairedImageDataset(Dataset):
         low, high = self.load(index)
         if self.train:
             rng = np.random.default_rng([self.seed, self.epoch_id, index])
-            low, high = augment_pair(low, high, rng, self.crop, *self.flips)
+            low, high = augment_pair(low, high, rng, self.crop, *self.flips, zoom=self.zoom)
         return low, high
 
     def __getitem__(self, index):
@@ -249,7 +275,7 @@ class LowLightDataset(PairedImageDataset):
         high = self.load(index)
         if self.train:
             rng = np.random.default_rng([self.seed, self.epoch_id, index])
-            high = augment_pair(high, high, rng, self.crop, *self.flips)[0]
+            high = augment_pair(high, high, rng, self.crop, *self.flips, zoom=self.zoom)[0]
             return underexpose(high, rng, self.ranges)[0], high
         ev = self.test_ev[index % len(self.test_ev)] if isinstance(self.test_ev, (list, tuple)) \
             else self.test_ev
@@ -379,7 +405,7 @@ def build_dataset(cfg, split="train", root=None, low=None, high=None, **kwargs):
                  for w, part in mix_parts(data)]
         return MixDataset(parts, train=train, seed=cfg["train"]["seed"])
     opts = dict(train=train, crop=data["crop"], vflip=data["vflip"], hflip=data["hflip"],
-                transpose=data["transpose"], seed=cfg["train"]["seed"],
+                transpose=data["transpose"], zoom=data["crop_zoom"], seed=cfg["train"]["seed"],
                 max_side=None if train else data["eval_max_side"])
     opts.update({keyword: data[key] for keyword, key in kind.keywords.items()})
     opts.update(kwargs)
