@@ -20,12 +20,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-import cv2
 import numpy as np
 from jittor.dataset import Dataset
 
 from .brackets import bracket_pairs
-from .image_io import image_size, read_image, resize_max_side
+from .image_io import image_size, read_image, resize_max_side, shrink
 from .lowlight import LowLightRanges, evaluation_input, underexpose
 from .pairs import (DatasetNotFoundError, Pair, PairingError, fivek_pairs, folder_pairs,
                     held_out, images_by_stem, lol_pairs, natural_key)
@@ -157,12 +156,8 @@ def zoom_out(low, high, rng, crop, zoom):
     if floor >= 1.0:
         return low, high
     s = float(np.exp(rng.uniform(np.log(floor), 0.0)))
-    size = (max(crop or 1, round(w * s)), max(crop or 1, round(h * s)))
-    if size == (w, h):
-        return low, high
-    shrink = [cv2.resize(np.ascontiguousarray(a), size, interpolation=cv2.INTER_AREA)
-              for a in (low, high)]
-    return shrink[0], shrink[1]
+    small = shrink(low, s, crop or 1)
+    return small, small if high is low else shrink(high, s, crop or 1)
 
 
 def augment_pair(low, high, rng, crop=None, vflip=True, hflip=True, transpose=True,

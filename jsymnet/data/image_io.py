@@ -347,13 +347,18 @@ def write_image(path, img, bits=8):
     return path
 
 
+def shrink(img, scale, min_side=1):
+    """Downscale both sides by ``scale`` < 1 (area filter), neither below ``min_side``;
+    else unchanged."""
+    h, w = img.shape[:2]
+    size = (max(min_side, round(w * scale)), max(min_side, round(h * scale)))
+    if scale >= 1.0 or size == (w, h):
+        return img
+    return cv2.resize(np.ascontiguousarray(img), size, interpolation=cv2.INTER_AREA)
+
+
 def resize_max_side(img, max_side):
     """Downscale so that the longer side is at most ``max_side`` (area filter); else unchanged."""
     if not max_side:
         return img
-    h, w = img.shape[:2]
-    scale = max_side / max(h, w)
-    if scale >= 1.0:
-        return img
-    size = (max(1, round(w * scale)), max(1, round(h * scale)))
-    return cv2.resize(img, size, interpolation=cv2.INTER_AREA)
+    return shrink(img, max_side / max(img.shape[:2]))
