@@ -248,6 +248,33 @@ def test_zoom_out_shows_more_of_the_scene_in_one_crop():
     assert factors.min() < floor * 1.3 and factors.max() > 0.8   # the whole range is drawn
 
 
+def test_a_zoomed_real_pair_keeps_its_noise():
+    """brackets_zoom_noise: a darker frame that is a tone curve of its target plus white
+    noise of std 0.03 loses the noise to the area filter (std s * 0.03 at factor s);
+    zoom_out with tone_residual as the estimate gives it back (std 0.03 again), and the
+    curve itself is untouched: the mean residual stays 0."""
+    from jsymnet.data.datasets import tone_residual, zoom_out
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:256, 0:256] / 255.0
+    high = np.stack([0.5 + 0.4 * np.sin(3 * xx + c) * np.cos(2 * yy) for c in range(3)],
+                    -1).astype(np.float32)
+    curve = lambda v: 0.05 + 0.3 * v ** 2          # the camera's darker rendering
+    sigma = 0.03
+    low = (curve(high) + rng.normal(0, sigma, high.shape)).astype(np.float32)
+    estimate = tone_residual(low, high)
+    assert np.corrcoef(estimate.ravel(), (low - curve(high)).ravel())[0, 1] > 0.99
+    for seed in range(3):
+        plain = zoom_out(low, high, np.random.default_rng(seed), None, 0.25)
+        kept = zoom_out(low, high, np.random.default_rng(seed), None, 0.25, noise=tone_residual)
+        s = plain[0].shape[0] / 256
+        assert s < 0.8 and np.array_equal(plain[1], kept[1])    # the same s, the same target
+        lost = plain[0] - curve(plain[1])
+        back = kept[0] - curve(kept[1])
+        assert abs(lost.std() - s * sigma) < 0.25 * s * sigma, (s, lost.std())
+        assert abs(back.std() - sigma) < 0.1 * sigma, (s, back.std())
+        assert abs(back.mean()) < 0.003
+
+
 def test_a_dataset_counts_pairs_and_leaves_batching_to_the_trainer(tmp_path):
     """Batches come from engine.schedule.BatchOrder; len() is the pairs, not batches."""
     ds = PairedImageDataset(half_pairs(tmp_path, n=5), train=True, crop=8)

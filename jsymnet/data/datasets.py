@@ -143,12 +143,40 @@ def read_pair(pair, max_side=None):
     return resize_max_side(low, max_side), resize_max_side(high, max_side)
 
 
-def zoom_out(low, high, rng, crop, zoom):
+def tone_residual(low, high, bins=64):
+    """What of ``low`` its pair's ``high`` does not explain through a tone curve: ``low``
+    less ``T(high)``, where ``T`` maps each channel's value of ``high`` to the mean of
+    ``low`` over the pixels with that value (``bins`` levels, linear between them). For a
+    real exposure pair (one tripod scene at two exposures) that is the darker frame's
+    sensor noise, with whatever the curve misses (local tone mapping, motion)."""
+    out = np.empty_like(low)
+    centres = (np.arange(bins) + 0.5) / bins
+    for c in range(low.shape[2]):
+        idx = np.clip((high[..., c] * bins).astype(np.int64), 0, bins - 1).ravel()
+        count = np.bincount(idx, minlength=bins)
+        total = np.bincount(idx, weights=low[..., c].ravel(), minlength=bins)
+        seen = count > 0
+        curve = np.interp(centres, centres[seen], total[seen] / count[seen])
+        out[..., c] = low[..., c] - np.interp(high[..., c], centres, curve)
+    return out
+
+
+def zoom_out(low, high, rng, crop, zoom, noise=None):
     """Both H x W x C images shrunk by one random factor s, log-uniform in
     [max(zoom, crop / min(H, W)), 1] (area averaging), so that a crop of the result holds
     up to 1 / s**2 times more of the scene: more context for the channel attention's mean,
     which sees the whole photo at inference, at the cost of a training step of that crop.
-    ``zoom`` 1 (off) draws nothing, so configs without it keep their random streams."""
+    ``zoom`` 1 (off) draws nothing, so configs without it keep their random streams.
+
+    Averaging s**-2 pixels into one also averages ``low``'s noise away (white noise to s
+    times its standard deviation): a shrunk real pair is a cleaner capture than any the
+    model will be given. ``noise(low, high)`` (an estimate of ``low``'s noise, e.g.
+    :func:`tone_residual`) gives it back: with ``n`` its value at full size, ``n_s`` on
+    the shrunk pair and ``m`` a subsample of ``n`` (one pixel per output pixel, at a random
+    phase, so it stays where its signal is), the shrunk ``low`` gains ``k m`` with ``k``
+    the root of ``var(n_s) + 2 k cov(n_s, m) + k**2 var(n) = var(n)``: its noise has its
+    full-size variance again, however correlated the sensor's noise is (and ``m`` is, with
+    the average it sits in)."""
     if zoom >= 1.0:
         return low, high
     h, w = low.shape[:2]
@@ -157,14 +185,25 @@ def zoom_out(low, high, rng, crop, zoom):
         return low, high
     s = float(np.exp(rng.uniform(np.log(floor), 0.0)))
     small = shrink(low, s, crop or 1)
-    return small, small if high is low else shrink(high, s, crop or 1)
+    small_high = small if high is low else shrink(high, s, crop or 1)
+    if noise is not None and small.shape != low.shape:
+        full, left = noise(low, high), noise(small, small_high)
+        rows = ((np.arange(small.shape[0]) + rng.random()) * h / small.shape[0]).astype(np.int64)
+        cols = ((np.arange(small.shape[1]) + rng.random()) * w / small.shape[1]).astype(np.int64)
+        sub = full[rows][:, cols]
+        var = float(full.var())
+        if var > 0:
+            a, c = float(left.var()) / var, float(np.mean(left * sub)) / var
+            kept = max(0.0, -c + np.sqrt(max(0.0, c * c + 1.0 - a)))
+            small = np.clip(small + kept * sub, 0.0, 1.0).astype(low.dtype)
+    return small, small_high
 
 
 def augment_pair(low, high, rng, crop=None, vflip=True, hflip=True, transpose=True,
-                 zoom=1.0):
-    """The same random zoom-out (:func:`zoom_out`), crop and flips/transpose for both
-    H x W x C images (SPEC 5)."""
-    low, high = zoom_out(low, high, rng, crop, zoom)
+                 zoom=1.0, noise=None):
+    """The same random zoom-out (:func:`zoom_out`: with ``noise``, ``low`` keeps its noise),
+    crop and flips/transpose for both H x W x C images (SPEC 5)."""
+    low, high = zoom_out(low, high, rng, crop, zoom, noise)
     if crop:
         h, w = low.shape[:2]
         if h < crop or w < crop:
@@ -190,6 +229,7 @@ class PairedImageDataset(Dataset):
     on demand (``cache=True`` keeps them in memory after the first read).
     """
     synthesises_input = False   # each pair's input is its ``low`` file
+    input_noise = None          # noise(low, high) -> low's noise, kept by a zoom-out
 
     def __init__(self, pairs, train=False, crop=None, vflip=True, hflip=True, transpose=True,
                  seed=0, max_side=None, cache=False, zoom=1.0):
@@ -235,7 +275,8 @@ class PairedImageDataset(Dataset):
         low, high = self.load(index)
         if self.train:
             rng = np.random.default_rng([self.seed, self.epoch_id, index])
-            low, high = augment_pair(low, high, rng, self.crop, *self.flips, zoom=self.zoom)
+            low, high = augment_pair(low, high, rng, self.crop, *self.flips, zoom=self.zoom,
+                                     noise=self.input_noise)
         return low, high
 
     def __getitem__(self, index):
@@ -288,12 +329,14 @@ class BracketsDataset(PairedImageDataset):
     Frames are shared by many pairs (one target serves every darker frame of its
     bracket), so ``cache=True`` keeps each decoded *file* once, as 8-bit. With
     ``identity`` > 0, that share of training items is the target paired with itself,
-    drawn from ``(seed, epoch, index)`` like the crops.
+    drawn from ``(seed, epoch, index)`` like the crops. With ``zoom_noise`` a zoomed-out
+    pair's darker frame keeps its sensor noise (:func:`tone_residual`, :func:`zoom_out`).
     """
 
-    def __init__(self, pairs, identity=0.0, **kwargs):
+    def __init__(self, pairs, identity=0.0, zoom_noise=False, **kwargs):
         super().__init__(pairs, **kwargs)
         self.identity = identity
+        self.input_noise = tone_residual if zoom_noise else None
         self._files = {} if self._cache is not None else None
         self._cache = None
 
@@ -489,13 +532,16 @@ def _lowlight_pairs(split, data):
 
 
 @register_dataset("brackets", BracketsDataset, holds_out=True, identity="brackets_identity",
-                  options={
+                  zoom_noise="brackets_zoom_noise", options={
     "brackets_identity": Field(0.0, types=(float,), low=0.0, high=1.0,
                                doc="brackets dataset: share of training pairs that are a "
                                    "bracket's target paired with itself"),
     "brackets_max_luma": Field(None, types=(float,), optional=True,
                                doc="brackets dataset: train only on darker frames whose mean "
-                                   "luma is at most this; null: every frame >= 1 EV darker")})
+                                   "luma is at most this; null: every frame >= 1 EV darker"),
+    "brackets_zoom_noise": Field(False, doc="brackets dataset: with data.crop_zoom, give a "
+                                            "shrunk pair's darker frame back the sensor noise "
+                                            "the shrink averaged away")})
 def _brackets_pairs(split, data):
     fraction = 0.2 if data.get("val_fraction") is None else data["val_fraction"]
     return bracket_pairs(_dataset_root("brackets", data), split, fraction, HOLDOUT_SEED,
@@ -514,4 +560,4 @@ def _mix_pairs(split, data):
 
 __all__ = ["BracketsDataset", "DATASETS", "DatasetKind", "LowLightDataset", "MixDataset",
            "PairedImageDataset", "augment_pair", "build_dataset", "check_pair_sizes", "dataset_pairs", "file_pair_datasets",
-           "lowlight_targets", "read_pair", "register_dataset", "with_folders"]
+           "lowlight_targets", "read_pair", "register_dataset", "tone_residual", "with_folders"]
