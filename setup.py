@@ -9,7 +9,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 # Files a wheel carries inside the package (jsymnet/_bundled/), so that an installed
 # jsymnet finds its configs and its default model from any folder. The repository's
 # top-level configs/ and weights/ stay the source; jsymnet/resources.py lists them.
-BUNDLED = ["configs/*.yaml", "configs/ablations/*.yaml", "weights/jsymnet_default.pkl",
+BUNDLED = ["configs/*.yaml", "configs/ablations/*.yaml", "configs/default/*.yaml",
+           "weights/jsymnet_default.pkl",
            "weights/jsymnet_bsds.pkl",
            "weights/jsymnet_sample.pkl", "weights/vgg16_codec.pkl"]
 
@@ -56,7 +57,7 @@ setup(
     ],
     extras_require={
         "test": ["pytest"],
-        # for the PyTorch parity tests and tools/benchmark.py (tools/reference/, not packaged)
+        # for the PyTorch parity tests and benchmarks/benchmark.py (benchmarks/reference/, not packaged)
         "torch": ["torch"],
         # tools/plot_run.py: a run's loss and validation curves from its log.jsonl
         "plot": ["matplotlib"],
@@ -74,7 +75,7 @@ setup(
     entry_points={
         "console_scripts": [
             "jsymnet-enhance = jsymnet.cli.enhance:main",
-            "jsymnet-test = jsymnet.cli.test:main",
+            "jsymnet-test = jsymnet.cli.evaluate:main",
             "jsymnet-train = jsymnet.cli.train:main",
             "jsymnet-convert = jsymnet.cli.convert:main",
             "jsymnet-app = jsymnet.cli.app:main",

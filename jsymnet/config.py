@@ -125,23 +125,16 @@ BASE_SCHEMA = {
     "model": {
         "codec": {},
         "ift": {
-            "num_blocks": _f(8, low=1, high=256, doc="invertible blocks (SPEC 3)"),
+            "num_blocks": _f(8, low=1, high=256, doc="invertible blocks (docs/design.md#ift)"),
             "split": _f(None, types=(int,), optional=True, low=1,
                         doc="channels of x1; null = half of the codec's channels"),
             "clamp": _f(1.0, types=(float,), doc="c in s = c * (2 sigmoid(H) - 1)"),
-            "swap": _f(False, doc="exchange the halves after each block, so that every "
-                                  "channel is scaled, not only shifted (needs split = half "
-                                  "the channels; the release: false)"),
         },
         "subnet": {},
     },
     "data": {
         "root": _f(None, types=(str,), optional=True, doc="dataset folder"),
         "crop": _f(180, low=1, doc="training crop size"),
-        "crop_zoom": _f(1.0, types=(float,), low=0.01, high=1.0,
-                        doc="training: each pair is first shrunk by a random factor in "
-                            "[crop_zoom, 1] (log-uniform, never below the crop), so a crop "
-                            "holds up to 1/crop_zoom**2 times more of the scene; 1: off"),
         "vflip": _f(True), "hflip": _f(True), "transpose": _f(True),
         "val_fraction": _f(None, types=(float,), optional=True, low=0.0, lt=1.0,
                            doc="hold out this share of the pairs (whole scenes where the "
@@ -201,7 +194,7 @@ BASE_SCHEMA = {
 # Where each registry's parts go: (section path, registry, type key, default part, doc).
 PART_SECTIONS = (
     (("model", "codec"), "CODECS", "type", "vgg",
-     "vgg: frozen VGG-16 conv1_1/conv1_2 (SPEC 2); haar: wavelet ablation"),
+     "vgg: frozen VGG-16 conv1_1/conv1_2 (docs/design.md#codec); haar: wavelet ablation"),
     (("model", "subnet"), "SUBNETS", "type", "rram",
      "F, G, H of each block: RRAM (paper) or a Table 2 ablation"),
     (("data",), "DATASETS", "dataset", "lol",
@@ -347,10 +340,43 @@ def load_config(cfg=None, overrides=None):
         raise ConfigError(f"a config is a YAML path or a dict, got {type(cfg).__name__}")
     if overrides:
         raw = _merge(raw, overrides)
+    _drop_retired(raw, where)
     full = schema()
     cfg = _validate(raw, full, where)
     _check_consistency(cfg, where, full)
     return _chosen_only(cfg, raw)
+
+
+# Options of experiments that did not ship, removed from the code, with the value that
+# meant "off". Checkpoints written before their removal store every option, so a file
+# holding one at that value still loads; one that turned it on names the commit that
+# holds the code, the last before their removal (weights/MODEL_CARD.md, "Tried and not
+# shipped", names the commit that added each).
+RETIRED_IN = "2438e75"
+RETIRED = {("model", "ift", "swap"): False, ("data", "crop_zoom"): 1.0,
+           ("data", "brackets_max_luma"): None, ("data", "brackets_zoom_noise"): False,
+           ("train", "loss", "psnr_floor_db"): None}
+
+
+def _drop_retired(raw, where):
+    """Remove the :data:`RETIRED` options at their "off" values from a raw config (and
+    from each ``data.mix`` part); one set to anything else is a :class:`ConfigError`."""
+    sections = [(path, raw) for path in RETIRED]
+    mix = raw.get("data", {}).get("mix") if isinstance(raw.get("data"), dict) else None
+    for part in mix if isinstance(mix, list) else []:
+        if isinstance(part, dict):
+            sections += [(path, {"data": part}) for path in RETIRED if path[0] == "data"]
+    for path, tree in sections:
+        node = tree
+        for key in path[:-1]:
+            node = node.get(key) if isinstance(node, dict) else None
+        if not isinstance(node, dict) or path[-1] not in node:
+            continue
+        if node[path[-1]] != RETIRED[path]:
+            raise ConfigError(f"{where}: key '{'.'.join(path)}' belonged to an experiment that "
+                              f"was not shipped and has been removed (its code is in commit "
+                              f"{RETIRED_IN}); remove the key, or check out that commit")
+        del node[path[-1]]
 
 
 def _chosen_only(cfg, raw):

@@ -8,7 +8,7 @@ shipped default, a loaded model, or ``"random"``), :func:`run_rgb` the one
 inference path (the untiled forward, or the exact tiled one for large photos;
 the output clipped to [0, 1] and checked for NaN).
 
-``jsymnet.enhance(image)`` runs the network of SPEC 1 on one picture without
+``jsymnet.enhance(image)`` runs the network (docs/design.md#data-flow) on one picture without
 ground truth:
 
 * ``image`` may be a file path, a PIL image, or a NumPy array (uint8, uint16 or
@@ -29,8 +29,8 @@ ground truth:
   naming jsymnet and its model), XMP, DPI and ICC profile in its ``info``, so
   ``out.save(path, **out.info)`` keeps them; ``strip_metadata=True`` keeps only
   the ICC profile.
-* ``direction="degrade"`` runs the network backwards (SPEC 1: E -> IFT^-1 ->
-  D): a well-exposed photo becomes a plausible underexposed one, e.g. to
+* ``direction="degrade"`` runs the network backwards (E -> IFT^-1 -> D,
+  docs/design.md#data-flow): a well-exposed photo becomes a plausible underexposed one, e.g. to
   synthesise training inputs.
 * Photos above ``max_megapixels`` (or any photo when ``tile`` is given) are
   processed tile by tile with :mod:`jsymnet.tiling`, whose result equals the
@@ -55,8 +55,8 @@ from .data.image_io import (ImageReadError, load_cmyk, load_image, rgb_of, rgb_t
 from .data.metadata import PhotoMeta, exif_bytes, meta_of_pil, read_meta
 from .models.dsn import DeepSymmetricNet
 from .models.stages import EAGER
-from .phases import DEFAULT_PHASES, average as phase_average, check_phases, \
-    count_for as phase_count
+from .shifts import DEFAULT_SHIFTS, average as shift_average, check_shifts, \
+    count_for as shift_count
 from .resources import resolve_file
 from .runtime import use_device
 from .strength import apply_strength, check_strength
@@ -85,9 +85,9 @@ def resolve_weights(weights=None):
         default = default_weights()
         if default is None:
             raise WeightsNotFoundError(
-                f"the default model {DEFAULT_WEIGHTS} is missing. Train it with `python "
-                f"tools/train.py -c configs/default.yaml --data-root BSDS500_DIR` and copy its "
-                f"final checkpoint there, or pass weights=<a jsymnet checkpoint> "
+                f"the default model {DEFAULT_WEIGHTS} is missing: reinstall jsymnet, or "
+                f"train it with the recipe in configs/default/ (weights/MODEL_CARD.md) and "
+                f"put the averaged checkpoint there, or pass weights=<a jsymnet checkpoint> "
                 f"(--weights PATH on the command line; convert release .pth files with "
                 f"tools/convert_weights.py; tools/test.py also takes --weights random for an "
                 f"untrained smoke test)")
@@ -145,22 +145,22 @@ def software_tag(weights=None, direction="enhance"):
 
 
 def run_rgb(model, rgb, direction="enhance", tiling=None, progress=None, strength=1.0,
-            phases=DEFAULT_PHASES):
+            shifts=DEFAULT_SHIFTS):
     """float32 H x W x 3 in [0, 1] -> the network's output, clipped to [0, 1].
 
     ``strength`` (:mod:`jsymnet.strength`): 0 returns the input (the network does not
-    run), 1 the output, between them a linear-light blend. ``phases``
-    (:mod:`jsymnet.phases`): the output is averaged over that many one-pixel shifts of
+    run), 1 the output, between them a linear-light blend. ``shifts``
+    (:mod:`jsymnet.shifts`): the output is averaged over that many one-pixel shifts of
     the codec's block grid (1: the network alone; a codec without blocks always runs
     once). ``tiling``: a :class:`~jsymnet.tiling.TileOptions` (None: its defaults):
     each pass is tiled exactly when it says so (every photo with a ``tile``, else those
     above ``max_megapixels``); otherwise one pass over the whole image.
-    ``progress(done, total)`` follows the tiled passes, all phases together.
+    ``progress(done, total)`` follows the tiled passes, all shifts together.
     """
     if direction not in DIRECTIONS:
         raise EnhanceError(f"direction must be one of {DIRECTIONS}, got {direction!r}")
     strength = check_strength(strength)
-    count = phase_count(model.codec.size_divisor, phases)
+    count = shift_count(model.codec.size_divisor, shifts)
     rgb = np.asarray(rgb, np.float32)
     if rgb.ndim != 3 or rgb.shape[2] != 3:
         raise EnhanceError(f"expected an H x W x 3 image, got shape {rgb.shape}")
@@ -172,7 +172,7 @@ def run_rgb(model, rgb, direction="enhance", tiling=None, progress=None, strengt
         step = None if progress is None else \
             (lambda done, total: progress(i * total + done, count * total))
         return _forward(model, x, direction, tiling, step)
-    out = phase_average(one_pass, rgb, count)
+    out = shift_average(one_pass, rgb, count)
     bad = int(out.size - np.isfinite(out).sum())
     if bad:
         raise EnhanceError(f"the network produced {bad} non-finite values (NaN or Inf) on this "
@@ -219,10 +219,10 @@ class PhotoResult:
 
 
 def run_photo(path, model, direction="enhance", tiling=None, progress=None, strength=1.0,
-              phases=DEFAULT_PHASES):
+              shifts=DEFAULT_SHIFTS):
     """Read a photo file (EXIF orientation applied), convert it from its ICC profile to
     sRGB when it has another one, run :func:`run_rgb` (``tiling``, ``progress``,
-    ``strength``, ``phases``: its own), convert the result back; returns a
+    ``strength``, ``shifts``: its own), convert the result back; returns a
     :class:`PhotoResult`. CMYK files with a CMYK profile stay CMYK; without one they are
     the decoder's RGB, taken as sRGB."""
     loaded = load_image(path)
@@ -240,7 +240,7 @@ def run_photo(path, model, direction="enhance", tiling=None, progress=None, stre
     else:
         native, srgb = (loaded.rgb[:, :, 0] if loaded.gray else loaded.rgb), loaded.rgb
     out = run_rgb(model, srgb, direction, tiling=tiling, progress=progress, strength=strength,
-                  phases=phases)
+                  shifts=shifts)
     if profile is not None:
         native_out = profile.from_srgb(out, loaded.bits)
     else:
@@ -369,7 +369,7 @@ def _enhance_array(arr, profile=None, cmyk=False, **kw):
 def enhance(image, weights=None, device=None, tile=None, direction="enhance", *,
             tile_overlap=0, max_megapixels=DEFAULT_MAX_MEGAPIXELS,
             ram_budget_gb=DEFAULT_RAM_BUDGET_GB, progress=None, strip_metadata=False,
-            strength=1.0, phases=DEFAULT_PHASES):
+            strength=1.0, shifts=DEFAULT_SHIFTS):
     """Enhance (``direction="degrade"``: underexpose) one picture; same kind out as in.
 
     Args:
@@ -392,8 +392,8 @@ def enhance(image, weights=None, device=None, tile=None, direction="enhance", *,
             XMP or DPI), e.g. for sharing.
         strength: how much of the model's change to apply (:mod:`jsymnet.strength`):
             0 the input unchanged, 1 the model's output (default), up to 2.
-        phases: passes averaged over one-pixel shifts of the codec's block grid
-            (:mod:`jsymnet.phases`): 2 by default, 1 the network alone (half the time).
+        shifts: passes averaged over one-pixel shifts of the codec's block grid
+            (:mod:`jsymnet.shifts`): 2 by default, 1 the network alone (half the time).
 
     Returns:
         path -> float32 array in [0, 1] laid out like the file (H x W gray,
@@ -407,12 +407,12 @@ def enhance(image, weights=None, device=None, tile=None, direction="enhance", *,
     if direction not in DIRECTIONS:
         raise EnhanceError(f"direction must be one of {DIRECTIONS}, got {direction!r}")
     strength = check_strength(strength)
-    check_phases(phases)
+    check_shifts(shifts)
     if device is not None:
         use_device(device)
     tiling = TileOptions(tile, tile_overlap, max_megapixels, ram_budget_gb)
     kw = dict(model=get_model(weights), direction=direction, tiling=tiling,
-              progress=progress, strength=strength, phases=phases)
+              progress=progress, strength=strength, shifts=shifts)
     if isinstance(image, (str, Path)):
         result = run_photo(image, **kw)
         for note in result.notes:

@@ -1,4 +1,4 @@
-"""Bidirectional loss of SPEC section 5 (paper Eq. 12-14) and its Table 2 ablations.
+"""Bidirectional loss (docs/design.md#loss, paper Eq. 12-14) and its Table 2 ablations.
 
 The per-direction distances are pure functions ``fn(pred, target, **options)``,
 registered in :data:`~jsymnet.registry.LOSSES` with the ``train.loss`` keys they read
@@ -57,11 +57,6 @@ def l1(pred, target):
 PSNR_MAX_DB = Field(80.0, types=(float,), gt=0.0,
                     doc="psnr loss: the PSNR at which an image's loss stops improving (80: "
                         "the ablation's eps 1e-8)")
-PSNR_FLOOR_DB = Field(None, types=(float,), optional=True, gt=0.0,
-                      doc="psnr loss: below this PSNR an image's distance grows as its "
-                          "squared error (L2), not its log, so the hardest pairs (the "
-                          "darkest inputs) keep the weight of a pair at the floor; null = "
-                          "plain PSNR all the way down")
 GRID_WEIGHT = Field(0.0, types=(float,), low=0.0,
                     doc="psnr loss: extra weight of the error's block pattern (block_pattern: "
                         "the part that repeats every grid_period pixels); 0 = plain PSNR")
@@ -95,27 +90,20 @@ def block_pattern(err, period, window):
 
 
 def _check_psnr(section, where):
-    floor = section.get("psnr_floor_db")
-    if floor is not None and floor >= section.get("psnr_max_db", PSNR_MAX_DB.default):
-        raise ConfigError(f"{where}: key 'train.loss.psnr_floor_db' must be below "
-                          f"'train.loss.psnr_max_db' (the floor is where the weight stops "
-                          f"falling, the cap where the loss stops improving)")
     if section.get("grid_window", GRID_WINDOW.default) % section.get("grid_period",
                                                                       GRID_PERIOD.default):
         raise ConfigError(f"{where}: key 'train.loss.grid_window' must be a multiple of "
                           f"'train.loss.grid_period'")
 
 
-@register_loss("psnr", options={"psnr_max_db": PSNR_MAX_DB, "psnr_floor_db": PSNR_FLOOR_DB,
+@register_loss("psnr", options={"psnr_max_db": PSNR_MAX_DB,
                                 "grid_weight": GRID_WEIGHT, "grid_period": GRID_PERIOD,
                                 "grid_window": GRID_WINDOW},
                check=_check_psnr,
                eps=lambda section: 10.0 ** (-section["psnr_max_db"] / 10.0),
-               floor=lambda section: None if section["psnr_floor_db"] is None
-               else 10.0 ** (-section["psnr_floor_db"] / 10.0),
                grid=lambda section: (section["grid_weight"], section["grid_period"],
                                      section["grid_window"]))
-def psnr_loss(pred, target, eps=1e-8, grid=(0.0, 4, 32), floor=None):
+def psnr_loss(pred, target, eps=1e-8, grid=(0.0, 4, 32)):
     """The "PSNR loss" ablation: minus the mean per-image PSNR (data range 1).
 
     ``10 log10(mse + eps)``: ``eps`` caps the PSNR an image can score at
@@ -128,13 +116,6 @@ def psnr_loss(pred, target, eps=1e-8, grid=(0.0, 4, 32), floor=None):
     ``grid = (weight, period, window)``: with a weight, the mse becomes
     ``mse + weight * mean(block_pattern(pred - target)^2)``, so that the codec's block
     grid costs ``1 + weight`` times its share of the error.
-
-    ``floor = m0 = 10^(-psnr_floor_db / 10)``: where ``q = mse + eps`` exceeds it, the
-    log is continued by its tangent, ``10 log10(m0) + (10 / ln 10) (q - m0) / m0``: the
-    same value and slope at ``m0``, and above it an L2 distance, whose weight ``1 / m0``
-    no longer falls as the error grows. Without it the darkest, hardest pairs weigh
-    least (a pair at 15 dB has a fifth of the weight of one at 22 dB), and the model
-    learns to brighten them least.
     """
     err = pred - target
     mse = err.sqr().reshape(pred.shape[0], -1).mean(dim=1)
@@ -142,13 +123,7 @@ def psnr_loss(pred, target, eps=1e-8, grid=(0.0, 4, 32), floor=None):
     if weight:
         mse = mse + weight * block_pattern(err, period, window).sqr().reshape(
             pred.shape[0], -1).mean(dim=1)
-    q = mse + eps
-    if floor is None:
-        distance = jt.log(q)
-    else:
-        q_low = jt.minimum(q, jt.array(floor, dtype=q.dtype))
-        distance = jt.log(q_low) + (q - q_low) / floor
-    return (10.0 * distance / jt.log(jt.array(10.0))).mean()
+    return (10.0 * jt.log(mse + eps) / jt.log(jt.array(10.0))).mean()
 
 
 def loss_function(cfg):

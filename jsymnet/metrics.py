@@ -1,4 +1,4 @@
-"""PSNR and SSIM exactly as the paper's release scores them (SPEC section 7).
+"""PSNR and SSIM exactly as the paper's release scores them (docs/design.md#evaluation).
 
 Default convention ("release"): both images as RGB uint8 (a float output is
 clamped to [0, 1], scaled by 255 and rounded); PSNR with data range 255 over
@@ -47,7 +47,8 @@ Y_OFFSET = 16.0
 
 @dataclass(frozen=True)
 class Convention:
-    """How an output is scored; the default is the release convention (SPEC 7)."""
+    """How an output is scored; the default is the release convention
+    (docs/design.md#evaluation)."""
     y_channel: bool = False
     crop_border: int = 0
     gt_mean: bool = False
@@ -66,7 +67,8 @@ def describe(convention=RELEASE):
              f"crop border {c.crop_border}px" if c.crop_border else "no border crop"]
     if c.gt_mean:
         parts.append("output scaled to the target's mean gray (GT-mean)")
-    tag = "release convention, SPEC 7" if c == RELEASE else "NOT the paper's convention"
+    tag = ("release convention, docs/design.md#evaluation" if c == RELEASE
+           else "NOT the paper's convention")
     return "; ".join(parts) + f" [{tag}]"
 
 
@@ -141,7 +143,8 @@ def _ssim_channel(a, b, g):
 
 
 def ssim(output, target, convention=RELEASE):
-    """SSIM (SPEC 7): per channel on the valid region, then the mean over channels."""
+    """SSIM (docs/design.md#evaluation): per channel on the valid region, then the mean
+    over channels."""
     out, tgt = prepare(output, target, convention)
     g = gaussian_window()
     return float(np.mean([_ssim_channel(np.ascontiguousarray(out[..., k]),

@@ -14,7 +14,7 @@ BUNDLE_DIR = PACKAGE_DIR / "_bundled"      # in an installed wheel
 # installed wheel the parent is site-packages, which is no source of ours.
 SOURCE_ROOT = PACKAGE_DIR.parent if (PACKAGE_DIR.parent / "setup.py").is_file() else None
 CONFIGS = "configs"
-DEFAULT_MODEL = Path("weights") / "jsymnet_default.pkl"   # configs/reallight.yaml, real photos
+DEFAULT_MODEL = Path("weights") / "jsymnet_default.pkl"   # configs/default/, real photos
 SAMPLE_MODEL = Path("weights") / "jsymnet_sample.pkl"     # configs/sample.yaml, 4 photos
 
 

@@ -1,7 +1,8 @@
 """Strength: a result anywhere between the input (s = 0) and the network's output (s = 1).
 
-For an sRGB input ``x`` and the network's output ``y = D(IFT(E(x)))`` (SPEC 1), the
-result at strength ``s`` is the blend of the two in linear light::
+For an sRGB input ``x`` and the network's output ``y = D(IFT(E(x)))``
+(docs/design.md#data-flow), the result at strength ``s`` is the blend of the two in
+linear light::
 
     out_s = srgb( lin(x) + s * (lin(y) - lin(x)) ),   clipped to [0, 1]
 
@@ -13,9 +14,10 @@ intermediate ``s`` is an exact exposure change of the output, with the same colo
 :data:`MAX_STRENGTH` extrapolates (brighter than the model, more of its colour change).
 
 Why this and not interpolating the features, ``D(E(x) + s (IFT(E(x)) - E(x)))``, or
-the sRGB values: ``tools/strength_compare.py`` measures them side by side, and the
-README's "Strength" section has the table. (With the default model's Haar codec,
-linear and exactly invertible, the feature interpolation *is* the sRGB blend.)
+the sRGB values: measured side by side, the linear-light blend was the one whose every
+step looked like an exposure change of the output with no colour cast of its own
+(docs/enhancing.md, "Strength"). (With the default model's Haar codec, linear and
+exactly invertible, the feature interpolation *is* the sRGB blend.)
 
 It acts on the output alone, so it holds the same for every model, direction
 (degrade turns ``x`` darker by ``s`` times the model's change) and for tiled photos.

@@ -3,11 +3,11 @@
 Why naive tiles are wrong
 -------------------------
 Every convolution of the network is local (3x3, stride 1, zero padding;
-SPEC 1), but every RSCA's channel attention (SPEC 4, Eq. 8-9) pools x_h over
-the *whole* feature map: ``m = sigmoid(W2 PReLU(W1 mean(x_h)))``. So each
-output pixel depends on every input pixel, and a tile run on its own sees the
-wrong means. With T rounds in each of the 3 subnets of each of the B blocks
-there are 3 B T such global averages.
+docs/design.md#data-flow), but every RSCA's channel attention
+(docs/design.md#rram, Eq. 8-9) pools x_h over the *whole* feature map:
+``m = sigmoid(W2 PReLU(W1 mean(x_h)))``. So each output pixel depends on every
+input pixel, and a tile run on its own sees the wrong means. With T rounds in each
+of the 3 subnets of each of the B blocks there are 3 B T such global averages.
 
 How it is made exact
 --------------------
@@ -389,7 +389,7 @@ class TiledRunner:
     def run(self, image, reverse=False):
         """image: float32 H x W x 3 in [0, 1] -> float32 H x W x 3 (not clipped).
 
-        ``reverse=False`` enhances, ``True`` degrades (SPEC 1).
+        ``reverse=False`` enhances, ``True`` degrades (docs/design.md#data-flow).
         """
         h, w = image.shape[:2]
         ph, pw = self.model.padding(h, w)
@@ -405,10 +405,10 @@ class TiledRunner:
         codec = self.codec
         try:
             with jt.no_grad():
-                (f,), _ = self.run_pass(lambda t, _: ((codec.encode(t[0]),), None), [pixels])
+                (f,), _ = self.run_pass(lambda t, _: ((codec.run_encode(t[0]),), None), [pixels])
                 del pixels, image
-                f = self.model.ift(f, reverse, _TiledExecutor(self))
-                (out,), _ = self.run_pass(lambda t, _: ((codec.decode(t[0]),), None), [f])
+                f = self.model.ift.run(f, reverse, _TiledExecutor(self))
+                (out,), _ = self.run_pass(lambda t, _: ((codec.run_decode(t[0]),), None), [f])
                 del f
                 return lay.np_to_image(out[lay.np_at(slice(None, h), slice(None, w))])
         finally:

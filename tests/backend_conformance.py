@@ -102,16 +102,16 @@ def cases():
     img = rand(2, 3, 12, 10)
     codec = VGGCodec(weights=None, channels=8, warn=False)
     w1, w2 = codec.weight1.numpy(), codec.weight2.numpy()
-    f = public(codec.encode(feat(img)))
+    f = public(codec.run_encode(feat(img)))
     out["vgg encode (conv2d 3x3, no bias)"] = max(
         err(f[i], conv(conv(img[i], w1), w2)) for i in range(2))
     fx = rand(2, 8, 12, 10)
-    dec = public(codec.decode(feat(fx)))
+    dec = public(codec.run_decode(feat(fx)))
     out["vgg decode (conv_transpose2d 3x3)"] = max(
         err(dec[i], conv_transpose(conv_transpose(fx[i], w2, 1), w1, 1)) for i in range(2))
     # training through the decoder: its input gradient is the encoder's convolutions
     fv, r = jt.array(fx), rand(2, 3, 12, 10)
-    (gf,) = jt.grad((codec.decode(lay.to_internal(fv)) * feat(r)).sum(), [fv])
+    (gf,) = jt.grad((codec.run_decode(lay.to_internal(fv)) * feat(r)).sum(), [fv])
     out["vgg decode grad input (conv 3x3)"] = max(
         err(gf[i], conv(conv(r[i], w1), w2)) for i in range(2))
     # the transposed convolution's weight gradient (no codec trains it; the op must not lie)
@@ -122,10 +122,10 @@ def cases():
         gw, sum(conv_weight_grad(x[i], fx[i], 3) for i in range(2)))
     # the Haar codec, two levels, and its exact inverse
     haar = HaarCodec(levels=2)
-    enc = haar.encode(feat(img[:, :, :12, :8]))
+    enc = haar.run_encode(feat(img[:, :, :12, :8]))
     ref = np.stack([haar_numpy(haar_numpy(im)) for im in img[:, :, :12, :8]])
     out["haar encode (2 levels)"] = err(public(enc), ref)
-    out["haar round trip"] = err(public(haar.decode(enc)), img[:, :, :12, :8])
+    out["haar round trip"] = err(public(haar.run_decode(enc)), img[:, :, :12, :8])
     # the attention's pooling, PReLU, and the coupling's sigmoid / exp
     out["mean over H, W (avgpool)"] = err(public(lay.spatial_mean(feat(x))),
                                           x.mean(axis=(2, 3), keepdims=True))

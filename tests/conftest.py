@@ -17,10 +17,10 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
-# tools/ holds what is no part of the package: the benchmark harness (benchlib) and the
-# PyTorch reference (reference). Appended, so its scripts (tools/test.py, ...) shadow nothing.
-if str(ROOT / "tools") not in sys.path:
-    sys.path.append(str(ROOT / "tools"))
+# benchmarks/ holds what is no part of the package and no user command: the benchmark
+# harness (benchlib) and the PyTorch reference (reference). Appended, so it shadows nothing.
+if str(ROOT / "benchmarks") not in sys.path:
+    sys.path.append(str(ROOT / "benchmarks"))
 
 
 @pytest.fixture(autouse=True)
@@ -63,8 +63,8 @@ def tiny_haar_config(**subnet):
 def randomize(module, scale=0.2):
     """Give every trainable weight a random value (std ``scale``/sqrt(fan_in); PReLU ~0.2).
 
-    At the SPEC initialisation every coupling is the identity, which would make
-    round-trip and gradient tests trivially true.
+    At the release's initialisation (docs/design.md#init) every coupling is the identity,
+    which would make round-trip and gradient tests trivially true.
     """
     for name, p in module.named_parameters():
         if p.is_stop_grad():

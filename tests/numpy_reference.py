@@ -1,4 +1,5 @@
-"""Independent NumPy implementation of SPEC sections 3-4, for hand-checks on tiny tensors."""
+"""Independent NumPy implementation of docs/design.md#ift and #rram, for hand-checks on
+tiny tensors."""
 import numpy as np
 
 

@@ -4,7 +4,7 @@ bit; no request of the page may leave 127.0.0.1.
 
 Needs Debian's chromium and chromium-driver, Selenium and Gradio (pip install -e
 ".[app,browser]"); skips with the reason where one is missing. The driving code is
-tools/app_browser.py (the README screenshot uses it too).
+tests/app_browser.py (the README screenshot uses it too).
 """
 import os
 

@@ -1,6 +1,6 @@
 """The performance harness runs both frameworks on one network, and the profiler sees the kernels.
 
-Speed itself is not asserted here (tools/benchmark.py prints it); what is
+Speed itself is not asserted here (benchmarks/benchmark.py prints it); what is
 asserted is that the two workers computed the same thing, which is what makes
 their timings comparable.
 """

@@ -19,7 +19,7 @@ import pytest
 
 import jsymnet
 from jsymnet.checkpoint import CheckpointError
-from jsymnet.convert import convert
+from jsymnet.conversion import convert
 from jsymnet.models.release import release_names
 from jsymnet.models.codec import load_vgg_codec_weights
 from jsymnet.models.state import load_state

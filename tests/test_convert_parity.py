@@ -1,4 +1,4 @@
-"""Parity with the PyTorch implementation of the release (tools/reference/torch_release.py;
+"""Parity with the PyTorch implementation of the release (benchmarks/reference/torch_release.py;
 tests/torch_reference.py saves it in every format).
 
 PyTorch builds the release network with seeded random weights (every tensor,
@@ -22,7 +22,7 @@ import pytest
 
 import jsymnet
 from jsymnet.checkpoint import read_checkpoint
-from jsymnet.convert import convert
+from jsymnet.conversion import convert
 from jsymnet.torch_pickle import ConvertError, read_weights
 from jsymnet.models.codec import load_vgg_codec_weights
 

@@ -220,61 +220,6 @@ def test_augmentation_uses_every_op(tmp_path):
     assert len(variants) == 8 and base.tobytes() in variants
 
 
-def test_zoom_out_shows_more_of_the_scene_in_one_crop():
-    """data.crop_zoom: a horizontal ramp x / (W - 1) stays linear under area averaging, so a
-    crop's slope tells the factor s it was shrunk by; s spans [crop_zoom, 1], the pair stays
-    aligned, and crop_zoom 1 draws nothing (the crops of configs without it are unchanged)."""
-    h, w, crop = 96, 160, 32
-    ramp = np.broadcast_to(np.linspace(0, 1, w, dtype=np.float32), (h, w))
-    img = np.stack([ramp, ramp, ramp], -1).copy()
-    unit = 1.0 / (w - 1)
-    factors = []
-    for seed in range(60):
-        low, high = augment_pair(img, img * 0.5, np.random.default_rng(seed), crop,
-                                 vflip=False, hflip=False, transpose=False, zoom=0.25)
-        assert low.shape == high.shape == (crop, crop, 3)
-        assert np.allclose(high, low * 0.5, atol=1e-6)
-        slope = float(np.mean(np.diff(low[:, 4:-4, 0], axis=1)))
-        factors.append(unit / slope)
-        # zoom 1: the crop the stream gave before zooming existed (top, then left)
-        plain = augment_pair(img, img, np.random.default_rng(seed), crop, False, False, False,
-                             zoom=1.0)[0]
-        draw = np.random.default_rng(seed)
-        top, left = int(draw.integers(0, h - crop + 1)), int(draw.integers(0, w - crop + 1))
-        assert np.array_equal(plain, img[top:top + crop, left:left + crop])
-    factors = np.array(factors)
-    floor = crop / h                          # never below the crop: 32 / 96
-    assert factors.min() >= floor * 0.97 and factors.max() <= 1.0 + 1e-3
-    assert factors.min() < floor * 1.3 and factors.max() > 0.8   # the whole range is drawn
-
-
-def test_a_zoomed_real_pair_keeps_its_noise():
-    """brackets_zoom_noise: a darker frame that is a tone curve of its target plus white
-    noise of std 0.03 loses the noise to the area filter (std s * 0.03 at factor s);
-    zoom_out with tone_residual as the estimate gives it back (std 0.03 again), and the
-    curve itself is untouched: the mean residual stays 0."""
-    from jsymnet.data.datasets import tone_residual, zoom_out
-    rng = np.random.default_rng(0)
-    yy, xx = np.mgrid[0:256, 0:256] / 255.0
-    high = np.stack([0.5 + 0.4 * np.sin(3 * xx + c) * np.cos(2 * yy) for c in range(3)],
-                    -1).astype(np.float32)
-    curve = lambda v: 0.05 + 0.3 * v ** 2          # the camera's darker rendering
-    sigma = 0.03
-    low = (curve(high) + rng.normal(0, sigma, high.shape)).astype(np.float32)
-    estimate = tone_residual(low, high)
-    assert np.corrcoef(estimate.ravel(), (low - curve(high)).ravel())[0, 1] > 0.99
-    for seed in range(3):
-        plain = zoom_out(low, high, np.random.default_rng(seed), None, 0.25)
-        kept = zoom_out(low, high, np.random.default_rng(seed), None, 0.25, noise=tone_residual)
-        s = plain[0].shape[0] / 256
-        assert s < 0.8 and np.array_equal(plain[1], kept[1])    # the same s, the same target
-        lost = plain[0] - curve(plain[1])
-        back = kept[0] - curve(kept[1])
-        assert abs(lost.std() - s * sigma) < 0.25 * s * sigma, (s, lost.std())
-        assert abs(back.std() - sigma) < 0.1 * sigma, (s, back.std())
-        assert abs(back.mean()) < 0.003
-
-
 def test_a_dataset_counts_pairs_and_leaves_batching_to_the_trainer(tmp_path):
     """Batches come from engine.schedule.BatchOrder; len() is the pairs, not batches."""
     ds = PairedImageDataset(half_pairs(tmp_path, n=5), train=True, crop=8)

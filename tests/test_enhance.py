@@ -16,7 +16,7 @@ from jsymnet.data.image_io import read_image
 from conftest import IMAGE_H as H, IMAGE_W as W, max_diff
 
 from jsymnet import inference as E  # noqa: E402
-from jsymnet.phases import DEFAULT_PHASES, PhaseError  # noqa: E402
+from jsymnet.shifts import DEFAULT_SHIFTS, ShiftError  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -35,15 +35,15 @@ def _raw(weights, rgb_float, direction):
 
 
 def network(weights, rgb_float, direction="enhance"):
-    """The network alone on one image (no phases), clipped."""
+    """The network alone on one image (no shifts), clipped."""
     return np.clip(_raw(weights, rgb_float, direction), 0, 1)
 
 
-def reference(weights, rgb_float, direction="enhance", phases=DEFAULT_PHASES):
+def reference(weights, rgb_float, direction="enhance", shifts=DEFAULT_SHIFTS):
     """What jsymnet.enhance returns, built by hand: the network on the image moved i pixels
     down and right (mirrored rows and columns, by index), moved back, averaged over i < k,
-    k = the phases, at most the codec's block size."""
-    k = min(phases, E.get_model(weights).codec.size_divisor)
+    k = the shifts, at most the codec's block size."""
+    k = min(shifts, E.get_model(weights).codec.size_divisor)
     h, w = rgb_float.shape[:2]
     total = 0
     for i in range(k):
@@ -149,19 +149,19 @@ def test_paths_return_arrays_like_the_file_and_write_nothing(weights, rgb8, tmp_
     assert sorted(os.listdir(tmp_path / "in")) == before
 
 
-def test_phases_average_the_network_over_shifts_of_its_block_grid(weights, rgb8):
+def test_shifts_average_the_network_over_shifts_of_its_block_grid(weights, rgb8):
     x = rgb8.astype(np.float32) / 255
-    one = jsymnet.enhance(x, weights=weights, phases=1)
+    one = jsymnet.enhance(x, weights=weights, shifts=1)
     assert max_diff(one, network(weights, x)) < 1e-5          # 1: the network alone
     two = jsymnet.enhance(x, weights=weights)                 # the default, 2
-    assert max_diff(two, reference(weights, x, phases=2)) < 1e-5
+    assert max_diff(two, reference(weights, x, shifts=2)) < 1e-5
     assert max_diff(two, one) > 1e-3                          # the shifted pass differs
-    # one pass per phase of the grid at most: this codec codes 2 x 2 blocks
+    # one pass per shift of the grid at most: this codec codes 2 x 2 blocks
     assert E.get_model(weights).codec.size_divisor == 2
-    assert np.array_equal(jsymnet.enhance(x, weights=weights, phases=5), two)
+    assert np.array_equal(jsymnet.enhance(x, weights=weights, shifts=5), two)
     for bad in (0, -1, 1.5, True, "2"):
-        with pytest.raises(PhaseError, match="whole number"):
-            jsymnet.enhance(x, weights=weights, phases=bad)
+        with pytest.raises(ShiftError, match="whole number"):
+            jsymnet.enhance(x, weights=weights, shifts=bad)
 
 
 def test_degrade_direction_and_tiling_through_the_api(weights, rgb8):

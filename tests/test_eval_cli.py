@@ -1,4 +1,4 @@
-"""tools/test.py end to end, with a tiny checkpoint (SPEC 7 evaluation)."""
+"""tools/test.py end to end, with a tiny checkpoint (docs/design.md#evaluation)."""
 import csv
 import json
 import subprocess
@@ -16,7 +16,7 @@ from jsymnet.data import sample as sample_mod
 from conftest import ROOT, load_tool, tiny_config
 
 
-from jsymnet.cli import test as test_tool  # noqa: E402  (tools/test.py's main)
+from jsymnet.cli import evaluate as test_tool  # noqa: E402  (tools/test.py's main)
 
 
 MAX_SIDE = 48  # every image the model sees in these tests is 48 x 32

@@ -46,7 +46,7 @@ def test_finetuning_the_default_model_on_real_pairs(shared_data, tmp_path):
     scores = []
     for i in range(2):
         low, high = val[i]
-        out = run_rgb(shipped, low.transpose(1, 2, 0), phases=1)   # validation: the network
+        out = run_rgb(shipped, low.transpose(1, 2, 0), shifts=1)   # validation: the network
         scores.append(metrics.psnr(to_uint8(out), to_uint8(high.transpose(1, 2, 0))))
     assert vals[0]["psnr"] == pytest.approx(float(np.mean(scores)), abs=1e-6)
     # the weights moved, and the config records where they came from

@@ -233,7 +233,7 @@ def test_animated_gif_is_refused_not_cut_to_its_first_frame(tmp_path):
 
 
 def test_converter_never_replaces_its_input_nor_writes_a_folder(tmp_path):
-    from jsymnet.convert import convert
+    from jsymnet.conversion import convert
     import jittor as jt
     rng = np.random.default_rng(0)
     src = tmp_path / "vgg16.pkl"
@@ -344,7 +344,7 @@ def _pair_folder(root, sizes):
 def test_pair_size_mismatch_is_one_line_before_any_work(tmp_path, capsys):
     """It was a traceback after enhancing, and left images/ without results.csv."""
     from conftest import tiny_config
-    from jsymnet.cli.test import main
+    from jsymnet.cli.evaluate import main
     ckpt = tmp_path / "tiny.pkl"
     jsymnet.save_checkpoint(ckpt, jsymnet.build_model(tiny_config()))
     data = _pair_folder(tmp_path / "d", [(16, 12), (12, 16)])
@@ -360,7 +360,7 @@ def test_unwritable_output_folder_is_found_before_any_image(tmp_path, capsys):
     """An output folder that cannot be made is reported first, not after all the work."""
     from conftest import tiny_config
     from jsymnet.cli.enhance import main as enhance_main
-    from jsymnet.cli.test import main as test_main
+    from jsymnet.cli.evaluate import main as test_main
     ckpt = tmp_path / "tiny.pkl"
     jsymnet.save_checkpoint(ckpt, jsymnet.build_model(tiny_config()))
     data = _pair_folder(tmp_path / "d", [(16, 16), (16, 16)])

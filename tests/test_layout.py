@@ -1,4 +1,4 @@
-"""Channels-last and N x C x H x W features give the same network (issue 22).
+"""Channels-last and N x C x H x W features give the same network.
 
 On the CPU with oneDNN the network keeps its features N x H x W x C and calls oneDNN's
 convolutions on them directly (``jsymnet.models.layout``); elsewhere it runs Jittor's
@@ -50,7 +50,7 @@ def test_auto_is_channels_last_on_the_cpu_with_onednn(monkeypatch):
 
 
 def test_channels_last_convolution_gradients_equal_jittors():
-    """The trap of issue 22: jt.grad through Jittor's mkl_conv alone gives zeros. The
+    """The trap: jt.grad through Jittor's mkl_conv alone gives zeros. The
     layout's convolutions carry their own backward; it must equal nn.conv2d's."""
     rng = np.random.RandomState(0)
     x, w = rng.randn(2, 8, 11, 9).astype(np.float32), rng.randn(16, 8, 3, 3).astype(np.float32)
@@ -128,3 +128,38 @@ def test_no_module_reads_channels_by_position():
     for rel_path in feature_code:
         text = (ROOT / "jsymnet" / rel_path).read_text()
         assert not pattern.findall(text), (rel_path, pattern.findall(text))
+
+
+def test_every_public_module_takes_nchw_features_in_both_layouts():
+    """The public API keeps its shapes whatever the layout inside: the same N x C x H x W
+    features through the encoder, the IFT (both directions), a block, a subnet and the
+    decoder give the same N x C x H x W results under nchw and nhwc, to float32 rounding,
+    and a feature map of the wrong shape is our error, naming the shape expected."""
+    model = randomize(jsymnet.build_model(None, codec={"weights": None}), scale=0.05)
+    rng = np.random.RandomState(3)
+    x = jt.array(rng.rand(1, 3, 12, 16).astype(np.float32))
+    f = jt.array(rng.randn(1, 64, 12, 16).astype(np.float32))
+    block = model.ift.blocks[0]
+
+    def run():
+        with jt.no_grad():
+            return (model.encoder(x), model.ift(f), model.ift(f, reverse=True),
+                    block(f), block.F(f[:, 32:]), model.decoder(f),
+                    model.ift(model.ift(f), reverse=True))
+    nchw, nhwc = both(run)
+    assert [a.shape for a in nhwc] == [a.shape for a in nchw] == [
+        (1, 64, 12, 16)] * 4 + [(1, 32, 12, 16), (1, 3, 12, 16), (1, 64, 12, 16)]
+    for a, b in zip(nchw, nhwc):
+        assert rel(a, b) < 1e-5
+    assert rel(nhwc[1], f.numpy()) > 1e-2                        # the IFT moved them
+    assert float(np.abs(nhwc[6] - f.numpy()).max()) < 2e-6 * float(np.abs(f.numpy()).max())
+    for name in ("nchw", "nhwc"):
+        with layout.use_layout(name):
+            with pytest.raises(layout.FeatureShapeError,
+                               match=r"the IFT takes N x 64 x H x W features, got shape "
+                                     r"\(1, 12, 16, 64\); it looks channels-last"):
+                model.ift(f.transpose(0, 2, 3, 1))
+            with pytest.raises(layout.FeatureShapeError, match="N x 32 x H x W"):
+                block.F(f)
+            with pytest.raises(jsymnet.JsymnetError, match="N x 64 x H x W"):
+                model.decoder(x)

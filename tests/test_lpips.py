@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from jsymnet import metrics
-from jsymnet.convert import convert_lpips
+from jsymnet.conversion import convert_lpips
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -183,7 +183,7 @@ def test_cmyk_palette_and_gray_alpha_inputs_keep_their_exif(cli, identity, srgb8
 
 
 def test_evaluation_images_keep_the_inputs_metadata(identity, srgb8, tmp_path):
-    from jsymnet.cli.test import main
+    from jsymnet.cli.evaluate import main
     for side in ("low", "high"):
         (tmp_path / side).mkdir()
         Image.fromarray(srgb8).save(tmp_path / side / "a.png", exif=camera_exif(1),

@@ -1,4 +1,4 @@
-"""PSNR/SSIM (SPEC 7) against scikit-image's independent implementation."""
+"""PSNR/SSIM (docs/design.md#evaluation) against scikit-image's independent implementation."""
 import numpy as np
 import pytest
 from skimage.color import rgb2ycbcr
@@ -9,7 +9,7 @@ from jsymnet.data import read_image
 
 
 def sk_ssim(a, b, channel_axis=-1):
-    """scikit-image with the settings that coincide with SPEC 7."""
+    """scikit-image with the settings that coincide with docs/design.md#evaluation."""
     return structural_similarity(a, b, channel_axis=channel_axis, gaussian_weights=True,
                                  sigma=1.5, use_sample_covariance=False, data_range=255)
 

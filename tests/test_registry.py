@@ -22,7 +22,7 @@ PLUGINS = {
         from jittor import nn
         from jsymnet.config import Field
         from jsymnet.models.init import conv3x3, zeros_
-        from jsymnet.models.registry import register_subnet
+        from jsymnet.registry import register_subnet
         from jsymnet.models.stages import Stage, run_stages
 
 

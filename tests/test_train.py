@@ -1,4 +1,5 @@
-"""The trainer (SPEC 5): loss goes down, resume is exact, checkpoints load, configs validate.
+"""The trainer (docs/design.md#training): loss goes down, resume is exact, checkpoints load,
+configs validate.
 
 Everything runs a tiny network on a handful of 20 x 20 images with 16 x 16
 crops (few shapes, so Jittor compiles few kernels).
@@ -235,7 +236,7 @@ def test_cli_overrides_parse_as_config_values():
 def test_runs_written_before_configs_kept_only_the_chosen_parts_keys_still_resume():
     """Checkpoints of earlier runs store every part's keys (growth for an RRAM, haar_levels
     for a VGG codec); resume compares the network the keys make, not the key sets."""
-    from jsymnet.engine.checkpointing import _architecture
+    from jsymnet.engine.resume import _architecture
     stored = load_config({"model": {"subnet": {"growth": 32}, "codec": {"haar_levels": 1}}})
     assert "growth" in stored["model"]["subnet"]
     assert _architecture(stored) == _architecture(load_config({}))

@@ -1,4 +1,5 @@
-"""Every Table 2 ablation config (configs/ablations/, SPEC 3-5) builds and trains one step.
+"""Every Table 2 ablation config (configs/ablations/, docs/design.md#variants) builds and
+trains one step.
 
 The full-size networks run at 32 x 32, batch 1, with random codec weights
 (no ImageNet file needed); one shared input shape keeps Jittor's compilation

@@ -21,7 +21,7 @@ import jsymnet
 from conftest import ROOT, SHARED_DATA, numpy_state
 from jsymnet.checkpoint import read_checkpoint
 from jsymnet.config import load_config
-from jsymnet.convert import convert
+from jsymnet.conversion import convert
 from jsymnet.data.datasets import augment_pair
 from jsymnet.engine import MultiStepSchedule, make_optimizer, step_function
 
@@ -124,7 +124,8 @@ def test_iteration_schedule_matches_the_release_scheduler(release_run):
 
 
 def test_epoch_schedule_is_the_papers():
-    """LOL: 250 epochs, lr halved after epochs 100 and 200 (SPEC 5), whatever the epoch length."""
+    """LOL: 250 epochs, lr halved after epochs 100 and 200 (docs/design.md#training),
+    whatever the epoch length."""
     cfg = load_config(ROOT / "configs" / "lol.yaml")["train"]
     ipe = 242  # our485 / batch 2
     sched = MultiStepSchedule(cfg["schedule"], cfg["optim"]["lr"], ipe)

@@ -56,17 +56,23 @@ def test_wheel_carries_configs_and_the_default_model(venv):
     names = zipfile.ZipFile(venv["wheel"]).namelist()
     for name in ("jsymnet/_bundled/configs/lol.yaml", "jsymnet/_bundled/configs/sample.yaml",
                  "jsymnet/_bundled/configs/ablations/haar_codec.yaml",
+                 "jsymnet/_bundled/configs/default/grid_keep.yaml",
                  "jsymnet/_bundled/weights/jsymnet_default.pkl", "jsymnet/cli/enhance.py"):
         assert name in names, name
+    # exactly the repository's configs: what ships, and nothing that did not
+    bundled = {n[len("jsymnet/_bundled/"):] for n in names
+               if n.startswith("jsymnet/_bundled/configs/")}
+    assert bundled == {str(p.relative_to(ROOT)) for p in (ROOT / "configs").rglob("*.yaml")}
 
 
 def test_wheel_leaves_the_tools_out(venv):
-    """The benchmark harness, the profiler and the PyTorch reference live in tools/."""
+    """The benchmark harness, the profiler and the PyTorch reference live in benchmarks/."""
     import zipfile
     names = zipfile.ZipFile(venv["wheel"]).namelist()
     assert not [n for n in names if n.startswith("jsymnet/reference/")]
     assert "jsymnet/benchmark.py" not in names and "jsymnet/profiling.py" not in names
-    assert not [n for n in names if n.startswith(("tools/", "benchlib/", "reference/"))]
+    assert not [n for n in names if n.startswith(("tools/", "benchmarks/", "benchlib/",
+                                                  "reference/"))]
 
 
 def test_api_from_another_folder(venv):

@@ -1,7 +1,7 @@
 """Files for the converter's parity tests, from the PyTorch reference of the release.
 
-The network is tools/reference/torch_release.py (the release layout, written
-from ../shared/SPEC.md); this script saves it in every format the converter reads.
+The network is benchmarks/reference/torch_release.py (the release layout, written
+from docs/design.md); this script saves it in every format the converter reads.
 
 Run as a script it writes the files the parity tests convert (it runs in its
 own process: torch and Jittor are kept apart, see tests/test_convert_parity.py)::
@@ -29,7 +29,7 @@ from torch import nn
 
 # The reference lives in tools/ (no part of the jsymnet package, which would start Jittor
 # in this torch process).
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 from reference.torch_release import ReleaseNet, counts, randomise  # noqa: E402
 
 def vgg_state_dicts(w1, w2, seed=1):

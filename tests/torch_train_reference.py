@@ -1,6 +1,6 @@
 """The release's training step in PyTorch, for the training-parity test (issue 15).
 
-Runs ``tools/reference/torch_release.py``'s ``train_step`` (the release's
+Runs ``benchmarks/reference/torch_release.py``'s ``train_step`` (the release's
 ``optimize_parameters``: enhance loss + degrade loss on the quantised target,
 backward, ``clip_grad_norm_(..., 10)``, ``torch.optim.Adam(lr 2e-4, weight_decay
 1e-5)``) for a few steps from the release's initialisation (``release_init``,
@@ -23,11 +23,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))  # the reference
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))  # the reference
 from reference.torch_release import (ReleaseNet, make_optimizer, release_init,  # noqa: E402
                                      train_step)
 
-# The release's LOL YAML (SPEC 5): lr halved at 20k, 40k, 60k, 80k, 100k of 500k iterations.
+# The release's LOL YAML (docs/design.md#training): lr halved at 20k, 40k, 60k, 80k, 100k of
+# 500k iterations.
 RELEASE_LOL_MILESTONES = [20_000, 40_000, 60_000, 80_000, 100_000]
 
 

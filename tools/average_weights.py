@@ -1,9 +1,9 @@
 #!/usr/bin/env python
 """Average checkpoints of one network into one (a "model soup"): the default model's
-last step (weights/README.md).
+last step (weights/MODEL_CARD.md).
 
-  python tools/average_weights.py runs/realgrid/final.pkl runs/realgrid_keep/final.pkl \\
-      --weights 0.5 0.5 -o weights/jsymnet_default.pkl
+  python tools/average_weights.py runs/grid/final.pkl runs/grid_keep/final.pkl \\
+      runs/reallight/best.pkl --weights 0.4 0.3 0.3 -o weights/jsymnet_default.pkl
 
 Every tensor is ``sum_i w_i * theta_i``; the files must hold the same network (equal
 ``model`` configs, the same tensors). The output is written atomically.

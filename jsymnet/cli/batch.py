@@ -13,7 +13,7 @@ from ..data.image_io import is_image_file
 from ..data.metadata import (CMYK_FORMATS, DEFAULT_QUALITY, FORMATS, SIXTEEN_BIT_FORMATS,
                              output_format, write_photo)
 from ..inference import assemble, run_photo
-from ..phases import DEFAULT_PHASES
+from ..shifts import DEFAULT_SHIFTS
 
 KEPT_FORMAT_DEFAULT = "png"   # the output format of inputs whose own one is not written
 
@@ -131,7 +131,7 @@ def plan_outputs(items, outdir, suffix="_enh", ext=None, skip_existing=False):
 
 def enhance_file(src, dst, model, direction="enhance", *, tiling=None, side_by_side=False,
                  progress=None, software=None, strip_metadata=False, quality=DEFAULT_QUALITY,
-                 chroma="444", strength=1.0, phases=DEFAULT_PHASES):
+                 chroma="444", strength=1.0, shifts=DEFAULT_SHIFTS):
     """Read ``src``, run the network, write ``dst`` atomically, the input's way.
 
     Gray stays gray, RGBA keeps its alpha (not in JPEG: dropped, noted),
@@ -142,13 +142,13 @@ def enhance_file(src, dst, model, direction="enhance", *, tiling=None, side_by_s
     unless ``strip_metadata`` (which keeps only the ICC profile). ``quality`` and
     ``chroma`` are the JPEG settings. ``side_by_side`` writes input | output side
     by side. ``tiling``: a :class:`~jsymnet.tiling.TileOptions`; ``strength``:
-    :mod:`jsymnet.strength`; ``phases``: :mod:`jsymnet.phases`. Returns a list of notes (strings).
+    :mod:`jsymnet.strength`; ``shifts``: :mod:`jsymnet.shifts`. Returns a list of notes (strings).
     Raises :class:`~jsymnet.data.image_io.ImageReadError` for unreadable files.
     """
     dst = Path(dst)
     fmt = output_format(dst)           # an unwritable suffix fails before the network runs
     res = run_photo(src, model, direction, tiling=tiling, progress=progress, strength=strength,
-                    phases=phases)
+                    shifts=shifts)
     notes = list(res.notes)
     cmyk = res.cmyk and fmt in CMYK_FORMATS
     if res.cmyk and not cmyk:

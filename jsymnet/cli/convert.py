@@ -13,7 +13,7 @@ import argparse
 import sys
 
 from . import EXIT_OK, EXPECTED_ERRORS, add_set_option, report, set_overrides
-from ..convert import convert
+from ..conversion import convert
 from ..models.release import KINDS
 
 

@@ -7,7 +7,7 @@ Examples:
   python tools/enhance.py well_exposed/ -o low/ --direction degrade --suffix _low
   python tools/enhance.py trip/ -o share/ --strip-metadata --quality 90   # no EXIF/GPS
   python tools/enhance.py photo.jpg -o out/ --strength 0.6        # 60% of the model's change
-  python tools/enhance.py shots/ -o out/ --phases 1                # the network alone: 2x faster
+  python tools/enhance.py shots/ -o out/ --shifts 1                # the network alone: 2x faster
 
 Folders give their image files (subfolders with --recursive) and the output
 keeps the folder structure below what was named. Each output is written
@@ -40,7 +40,7 @@ from pathlib import Path
 
 from . import EXIT_ERROR, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, add_import_option
 from ..data.metadata import DEFAULT_QUALITY
-from ..phases import DEFAULT_PHASES
+from ..shifts import DEFAULT_SHIFTS
 
 
 def parse_args(argv=None):
@@ -58,11 +58,11 @@ def parse_args(argv=None):
                    help="how much of the model's change to apply: 0 the photo unchanged, 1 "
                         "the model's output (default), up to 2; a blend in linear light "
                         "(jsymnet/strength.py)")
-    p.add_argument("--phases", type=int, default=DEFAULT_PHASES, metavar="K",
+    p.add_argument("--shifts", "--phases", type=int, default=DEFAULT_SHIFTS, metavar="K",
                    help="average the model over K one-pixel shifts of its codec's block grid, "
                         "which takes away the faint lattice a block codec leaves on flat "
                         "areas; each costs one pass (default: %(default)s; 1: the network "
-                        "alone, half the time; jsymnet/phases.py)")
+                        "alone, half the time; jsymnet/shifts.py)")
     p.add_argument("--tile", type=int, default=None, metavar="N",
                    help="tile every image, N x N pixel tiles (exact; default: only images "
                         "above --max-megapixels, with 1024)")
@@ -143,14 +143,14 @@ def _prepare(args):
     import jsymnet
     from . import EXPECTED_ERRORS, import_modules, report
     from .. import inference
-    from ..phases import check_phases
+    from ..shifts import check_shifts
     from ..strength import check_strength
     from ..tiling import MIN_TILE_FEATURES, TileOptions, tile_in_use
     from ..utils.fileio import check_writable_dir
     try:
         import_modules(args.imports)   # a checkpoint may name parts of your own
         check_strength(args.strength)
-        check_phases(args.phases)
+        check_shifts(args.shifts)
         check_writable_dir(args.out)
         device = jsymnet.use_device(args.device)
         model = inference.get_model(args.weights)
@@ -182,7 +182,7 @@ def _run(args, model, tiling, jobs):
                                        side_by_side=args.side_by_side, progress=progress,
                                        software=software, strip_metadata=args.strip_metadata,
                                        quality=args.quality, chroma=args.chroma,
-                                       strength=args.strength, phases=args.phases)
+                                       strength=args.strength, shifts=args.shifts)
             done += 1
             for note in notes:
                 tqdm.write(f"note: {item.src}: {note}")

@@ -1,7 +1,7 @@
-"""Train a Deep Symmetric Network (SPEC section 5): the paper's recipe from a YAML config.
+"""Train a Deep Symmetric Network (docs/design.md#training): the paper's recipe from a YAML config.
 
 Examples:
-  python tools/train.py -c configs/default.yaml --data-root BSDS500  # the default model (CPU)
+  python tools/train.py -c configs/default/bsds.yaml --data-root BSDS500  # default, stage 1
   python tools/train.py -c configs/sample.yaml            # the earlier demo model (a few minutes on a CPU)
   python tools/train.py -c configs/lol.yaml               # the paper's LOL recipe (GPU)
   python tools/train.py -c configs/lol.yaml --auto-resume # continue runs/lol if it stopped

@@ -1,4 +1,4 @@
-"""Data: image I/O, paired datasets, input synthesis and the sample set (SPEC 5, 7).
+"""Data: image I/O, paired datasets, input synthesis and the sample set (docs/design.md#datasets).
 
 Every module of this folder is imported here (:func:`jsymnet.registry.import_parts`),
 so a dataset registered in a new module needs no other edit.

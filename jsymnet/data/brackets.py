@@ -260,23 +260,20 @@ def find_scenes(root, use_cache=True):
     return scenes
 
 
-def bracket_pairs(root, split, fraction=0.2, seed=0, identity=False, max_luma=None):
+def bracket_pairs(root, split, fraction=0.2, seed=0, identity=False):
     """The split's :class:`Pair` list: (darker frame, target) of every bracket of every
     scene on that side of the split (rule 6); ``identity=True`` adds (target, target)
     once per bracket, for the share of pairs that must come out unchanged.
 
-    ``split``: ``train``, ``test`` or ``all``. ``max_luma``: keep only the pairs whose
-    darker frame's mean luma is at most this (a frame 1 EV under a bright target can itself
-    be a fair photo, which the model should not learn to brighten). Pair names are
-    ``<frame stem>@<target stem>``, so a score names both frames.
+    ``split``: ``train``, ``test`` or ``all``. Pair names are ``<frame stem>@<target
+    stem>``, so a score names both frames.
     """
     root = Path(root)
     out = []
     for bracket in brackets_in_split(root, split, fraction, seed):
         target = root / bracket["target"]
-        for name, _, y in bracket["pairs"]:
-            if max_luma is None or y <= max_luma:
-                out.append(Pair(f"{Path(name).stem}@{target.stem}", root / name, target))
+        for name, _, _ in bracket["pairs"]:
+            out.append(Pair(f"{Path(name).stem}@{target.stem}", root / name, target))
         if identity:
             out.append(Pair(f"{target.stem}@{target.stem}", target, target))
     return out

@@ -1,4 +1,4 @@
-"""Paired datasets as ``jittor.dataset.Dataset`` (SPEC sections 5 and 7).
+"""Paired datasets as ``jittor.dataset.Dataset`` (docs/design.md#datasets).
 
 :class:`PairedImageDataset` serves (low, high) pairs as float32 3 x H x W
 arrays in [0, 1]. In training mode it takes a random crop and random
@@ -24,7 +24,7 @@ import numpy as np
 from jittor.dataset import Dataset
 
 from .brackets import bracket_pairs
-from .image_io import image_size, read_image, resize_max_side, shrink
+from .image_io import image_size, read_image, resize_max_side
 from .lowlight import LowLightRanges, evaluation_input, underexpose
 from .pairs import (DatasetNotFoundError, Pair, PairingError, fivek_pairs, folder_pairs,
                     held_out, images_by_stem, lol_pairs, natural_key)
@@ -143,67 +143,9 @@ def read_pair(pair, max_side=None):
     return resize_max_side(low, max_side), resize_max_side(high, max_side)
 
 
-def tone_residual(low, high, bins=64):
-    """What of ``low`` its pair's ``high`` does not explain through a tone curve: ``low``
-    less ``T(high)``, where ``T`` maps each channel's value of ``high`` to the mean of
-    ``low`` over the pixels with that value (``bins`` levels, linear between them). For a
-    real exposure pair (one tripod scene at two exposures) that is the darker frame's
-    sensor noise, with whatever the curve misses (local tone mapping, motion)."""
-    out = np.empty_like(low)
-    centres = (np.arange(bins) + 0.5) / bins
-    for c in range(low.shape[2]):
-        idx = np.clip((high[..., c] * bins).astype(np.int64), 0, bins - 1).ravel()
-        count = np.bincount(idx, minlength=bins)
-        total = np.bincount(idx, weights=low[..., c].ravel(), minlength=bins)
-        seen = count > 0
-        curve = np.interp(centres, centres[seen], total[seen] / count[seen])
-        out[..., c] = low[..., c] - np.interp(high[..., c], centres, curve)
-    return out
-
-
-def zoom_out(low, high, rng, crop, zoom, noise=None):
-    """Both H x W x C images shrunk by one random factor s, log-uniform in
-    [max(zoom, crop / min(H, W)), 1] (area averaging), so that a crop of the result holds
-    up to 1 / s**2 times more of the scene: more context for the channel attention's mean,
-    which sees the whole photo at inference, at the cost of a training step of that crop.
-    ``zoom`` 1 (off) draws nothing, so configs without it keep their random streams.
-
-    Averaging s**-2 pixels into one also averages ``low``'s noise away (white noise to s
-    times its standard deviation): a shrunk real pair is a cleaner capture than any the
-    model will be given. ``noise(low, high)`` (an estimate of ``low``'s noise, e.g.
-    :func:`tone_residual`) gives it back: with ``n`` its value at full size, ``n_s`` on
-    the shrunk pair and ``m`` a subsample of ``n`` (one pixel per output pixel, at a random
-    phase, so it stays where its signal is), the shrunk ``low`` gains ``k m`` with ``k``
-    the root of ``var(n_s) + 2 k cov(n_s, m) + k**2 var(n) = var(n)``: its noise has its
-    full-size variance again, however correlated the sensor's noise is (and ``m`` is, with
-    the average it sits in)."""
-    if zoom >= 1.0:
-        return low, high
-    h, w = low.shape[:2]
-    floor = max(zoom, crop / min(h, w)) if crop else zoom
-    if floor >= 1.0:
-        return low, high
-    s = float(np.exp(rng.uniform(np.log(floor), 0.0)))
-    small = shrink(low, s, crop or 1)
-    small_high = small if high is low else shrink(high, s, crop or 1)
-    if noise is not None and small.shape != low.shape:
-        full, left = noise(low, high), noise(small, small_high)
-        rows = ((np.arange(small.shape[0]) + rng.random()) * h / small.shape[0]).astype(np.int64)
-        cols = ((np.arange(small.shape[1]) + rng.random()) * w / small.shape[1]).astype(np.int64)
-        sub = full[rows][:, cols]
-        var = float(full.var())
-        if var > 0:
-            a, c = float(left.var()) / var, float(np.mean(left * sub)) / var
-            kept = max(0.0, -c + np.sqrt(max(0.0, c * c + 1.0 - a)))
-            small = np.clip(small + kept * sub, 0.0, 1.0).astype(low.dtype)
-    return small, small_high
-
-
-def augment_pair(low, high, rng, crop=None, vflip=True, hflip=True, transpose=True,
-                 zoom=1.0, noise=None):
-    """The same random zoom-out (:func:`zoom_out`: with ``noise``, ``low`` keeps its noise),
-    crop and flips/transpose for both H x W x C images (SPEC 5)."""
-    low, high = zoom_out(low, high, rng, crop, zoom, noise)
+def augment_pair(low, high, rng, crop=None, vflip=True, hflip=True, transpose=True):
+    """The same random crop and flips/transpose for both H x W x C images
+    (docs/design.md#training)."""
     if crop:
         h, w = low.shape[:2]
         if h < crop or w < crop:
@@ -229,10 +171,9 @@ class PairedImageDataset(Dataset):
     on demand (``cache=True`` keeps them in memory after the first read).
     """
     synthesises_input = False   # each pair's input is its ``low`` file
-    input_noise = None          # noise(low, high) -> low's noise, kept by a zoom-out
 
     def __init__(self, pairs, train=False, crop=None, vflip=True, hflip=True, transpose=True,
-                 seed=0, max_side=None, cache=False, zoom=1.0):
+                 seed=0, max_side=None, cache=False):
         super().__init__()
         if not pairs:
             raise ValueError("a dataset needs at least one pair")
@@ -240,7 +181,6 @@ class PairedImageDataset(Dataset):
         self.train = train
         self.crop = crop if train else None
         self.flips = (vflip, hflip, transpose) if train else (False, False, False)
-        self.zoom = zoom if train else 1.0
         self.seed = seed
         self.max_side = max_side
         self._cache = {} if cache else None
@@ -275,8 +215,7 @@ class PairedImageDataset(Dataset):
         low, high = self.load(index)
         if self.train:
             rng = np.random.default_rng([self.seed, self.epoch_id, index])
-            low, high = augment_pair(low, high, rng, self.crop, *self.flips, zoom=self.zoom,
-                                     noise=self.input_noise)
+            low, high = augment_pair(low, high, rng, self.crop, *self.flips)
         return low, high
 
     def __getitem__(self, index):
@@ -311,7 +250,7 @@ class LowLightDataset(PairedImageDataset):
         high = self.load(index)
         if self.train:
             rng = np.random.default_rng([self.seed, self.epoch_id, index])
-            high = augment_pair(high, high, rng, self.crop, *self.flips, zoom=self.zoom)[0]
+            high = augment_pair(high, high, rng, self.crop, *self.flips)[0]
             return underexpose(high, rng, self.ranges)[0], high
         ev = self.test_ev[index % len(self.test_ev)] if isinstance(self.test_ev, (list, tuple)) \
             else self.test_ev
@@ -329,14 +268,12 @@ class BracketsDataset(PairedImageDataset):
     Frames are shared by many pairs (one target serves every darker frame of its
     bracket), so ``cache=True`` keeps each decoded *file* once, as 8-bit. With
     ``identity`` > 0, that share of training items is the target paired with itself,
-    drawn from ``(seed, epoch, index)`` like the crops. With ``zoom_noise`` a zoomed-out
-    pair's darker frame keeps its sensor noise (:func:`tone_residual`, :func:`zoom_out`).
+    drawn from ``(seed, epoch, index)`` like the crops.
     """
 
-    def __init__(self, pairs, identity=0.0, zoom_noise=False, **kwargs):
+    def __init__(self, pairs, identity=0.0, **kwargs):
         super().__init__(pairs, **kwargs)
         self.identity = identity
-        self.input_noise = tone_residual if zoom_noise else None
         self._files = {} if self._cache is not None else None
         self._cache = None
 
@@ -443,7 +380,7 @@ def build_dataset(cfg, split="train", root=None, low=None, high=None, **kwargs):
                  for w, part in mix_parts(data)]
         return MixDataset(parts, train=train, seed=cfg["train"]["seed"])
     opts = dict(train=train, crop=data["crop"], vflip=data["vflip"], hflip=data["hflip"],
-                transpose=data["transpose"], zoom=data["crop_zoom"], seed=cfg["train"]["seed"],
+                transpose=data["transpose"], seed=cfg["train"]["seed"],
                 max_side=None if train else data["eval_max_side"])
     opts.update({keyword: data[key] for keyword, key in kind.keywords.items()})
     opts.update(kwargs)
@@ -532,20 +469,13 @@ def _lowlight_pairs(split, data):
 
 
 @register_dataset("brackets", BracketsDataset, holds_out=True, identity="brackets_identity",
-                  zoom_noise="brackets_zoom_noise", options={
+                  options={
     "brackets_identity": Field(0.0, types=(float,), low=0.0, high=1.0,
                                doc="brackets dataset: share of training pairs that are a "
-                                   "bracket's target paired with itself"),
-    "brackets_max_luma": Field(None, types=(float,), optional=True,
-                               doc="brackets dataset: train only on darker frames whose mean "
-                                   "luma is at most this; null: every frame >= 1 EV darker"),
-    "brackets_zoom_noise": Field(False, doc="brackets dataset: with data.crop_zoom, give a "
-                                            "shrunk pair's darker frame back the sensor noise "
-                                            "the shrink averaged away")})
+                                   "bracket's target paired with itself")})
 def _brackets_pairs(split, data):
     fraction = 0.2 if data.get("val_fraction") is None else data["val_fraction"]
-    return bracket_pairs(_dataset_root("brackets", data), split, fraction, HOLDOUT_SEED,
-                         max_luma=data["brackets_max_luma"] if split == "train" else None)
+    return bracket_pairs(_dataset_root("brackets", data), split, fraction, HOLDOUT_SEED)
 
 
 @register_dataset("mix", MixDataset, holds_out=True, options={   # each part holds out its own
@@ -560,4 +490,4 @@ def _mix_pairs(split, data):
 
 __all__ = ["BracketsDataset", "DATASETS", "DatasetKind", "LowLightDataset", "MixDataset",
            "PairedImageDataset", "augment_pair", "build_dataset", "check_pair_sizes", "dataset_pairs", "file_pair_datasets",
-           "lowlight_targets", "read_pair", "register_dataset", "tone_residual", "with_folders"]
+           "lowlight_targets", "read_pair", "register_dataset", "with_folders"]

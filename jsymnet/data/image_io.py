@@ -1,4 +1,4 @@
-"""Reading and writing images: RGB float32 H x W x 3 in [0, 1] (SPEC section 1).
+"""Reading and writing images: RGB float32 H x W x 3 in [0, 1] (docs/design.md#data-flow).
 
 :func:`read_image` decodes with OpenCV (8- and 16-bit, grayscale, alpha) and
 falls back to Pillow for formats OpenCV lacks (GIF ...). The EXIF orientation

@@ -1,4 +1,5 @@
-"""Build a FiveK-style train/test pair folder from a folder of target photos (SPEC 7).
+"""Build a FiveK-style train/test pair folder from a folder of target photos
+(docs/design.md#datasets).
 
 Used by ``tools/make_pairs.py``. Each target gets an underexposed input from
 :func:`jsymnet.data.synthesis.distort` (seeded by its file stem), so rerunning

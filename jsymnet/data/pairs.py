@@ -1,4 +1,4 @@
-"""Finding (low, high) image pairs on disk: the dataset layouts of SPEC section 7.
+"""Finding (low, high) image pairs on disk: the dataset layouts of docs/design.md#datasets.
 
 Pairs are matched by file stem (``12.png`` pairs with ``12.jpg``). A stem in one
 folder and not the other, or a stem that appears twice in one folder, is an
@@ -45,7 +45,7 @@ LAYOUTS = {
     "brackets": (
         "Brackets layout (--data-root ROOT): ROOT/*.jpg, frames sorted by name, in which\n"
         "consecutive frames are exposure brackets of one tripod scene (SICE part 1, as\n"
-        "../shared/data/sice_brackets holds it). The brackets, their targets and the\n"
+        "DATA_ROOT/sice_brackets holds it). The brackets, their targets and the\n"
         "held-out scenes are found by the rules of jsymnet/data/brackets.py."),
     "folder": (
         "Folder pair layout: --low DIR --high DIR, two folders of images whose file\n"

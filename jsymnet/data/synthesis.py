@@ -1,4 +1,4 @@
-"""Synthetic underexposed inputs from good photos (SPEC section 7, FiveK protocol).
+"""Synthetic underexposed inputs from good photos (docs/design.md#datasets, FiveK protocol).
 
 The paper's FiveK inputs follow Distort-and-Recover (Park et al., CVPR 2018):
 a retouched target is distorted by a random sequence of global colour

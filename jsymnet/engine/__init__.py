@@ -1,4 +1,5 @@
-"""Training machinery of SPEC section 5: the optimiser, one step, the schedule and the loop."""
+"""Training machinery: the optimiser, one step, the schedule and the loop
+(docs/design.md#training)."""
 from .optim import OPTIMIZERS, Adam, JittorAdam, OptimizerStateError, make_optimizer
 from .schedule import BatchOrder, MultiStepSchedule
 from .step import backward_mode, reversible_step, step_function, train_step

@@ -1,4 +1,5 @@
-"""Adam as the authors train with it (SPEC 5): ``torch.optim.Adam``'s update, in Jittor.
+"""Adam as the authors train with it: ``torch.optim.Adam``'s update, in Jittor
+(docs/design.md#training).
 
 The release trains with ``torch.optim.Adam(lr, betas, weight_decay)`` after
 ``clip_grad_norm_(params, 10)``. At step t (from 1), for gradient g of

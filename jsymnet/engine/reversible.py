@@ -2,8 +2,8 @@
 
 Ordinary backprop keeps every invertible block's activations until the
 backward pass, so memory grows with depth x crop area. Each block can
-instead recompute its input from its output (SPEC 3: the coupling has an
-exact inverse), so only one block's activations need to be alive at a time.
+instead recompute its input from its output (the coupling has an exact
+inverse: docs/design.md#ift), so only one block's activations need to be alive at a time.
 For each direction of the bidirectional loss (Eq. 12):
 
 1. run the IFT forward without building a graph, keeping only its output;
@@ -69,23 +69,19 @@ def degrade_vjp(block, y, g):
     enhance half-step and the pull-back of g2 through the degrade half-step.
     F runs once on x2, which gives x1 = y1 - F(x2) and the pull-back of the
     total dL/dy1. Every formula is the block's own (``y2_enhance`` ...).
-    With ``block.swap`` the block's output is P(y) (:meth:`~jsymnet.models.ift.
-    InvertibleBlock.exchange`); P is its own inverse and a permutation, so y and g
-    are exchanged back first.
     Returns (x, dL/dx, [(param, dL/dparam), ...]), all executed.
     """
     c, lay = block.split, layout.active()
-    y, g = block.exchange(y), block.exchange(g)
     (g1, g2), (y1, y2) = lay.split(g, c), lay.split(y, c)
     y1 = _leaf(y1)
-    shift, h = block.G(y1), block.H(y1)
+    shift, h = block.G.run(y1), block.H.run(y1)
     x2 = _leaf(block.y2_enhance(y2, shift, h))
     gh = block.G.parameters() + block.H.parameters()
     local = _pull((g2 * block.y2_degrade(x2, shift, h)).sum(), [y1, x2] + gh)
     gy1, gx2 = _data(g1 + local[0]), local[1]
     del shift, h
     x2 = _leaf(x2)
-    shift_f = block.F(x2)
+    shift_f = block.F.run(x2)
     x1 = _data(block.y1_enhance(y1, shift_f))
     pf = block.F.parameters()
     local_f = _pull((gy1 * block.y1_degrade(x1, shift_f)).sum(), [x2] + pf)
@@ -100,26 +96,23 @@ def enhance_vjp(block, y, g):
     Enhance: y2 = (x2 - G(x1)) exp(-s(x1)); y1 = x1 - F(y2). Given g = dL/dy:
     F runs once on y2, which gives x1 = y1 + F(y2) and the total dL/dy2;
     H and G run once on x1, which give x2 by the degrade half-step and the
-    pull-back of dL/dy2 through the enhance one. With ``block.swap`` the coupling
-    acted on P(x), so the recovered input and its gradient are exchanged at the end.
-    Returns as :func:`degrade_vjp`.
+    pull-back of dL/dy2 through the enhance one. Returns as :func:`degrade_vjp`.
     """
     c, lay = block.split, layout.active()
     (g1, g2), (y1, y2) = lay.split(g, c), lay.split(y, c)
     y2 = _leaf(y2)
-    shift_f = block.F(y2)
+    shift_f = block.F.run(y2)
     x1 = _data(block.y1_degrade(y1, shift_f))
     pf = block.F.parameters()
     local_f = _pull((g1 * block.y1_enhance(x1, shift_f)).sum(), [y2] + pf)
     gy2 = _data(g2 + local_f[0])
     del shift_f
     x1 = _leaf(x1)
-    shift, h = block.G(x1), block.H(x1)
+    shift, h = block.G.run(x1), block.H.run(x1)
     x2 = _leaf(block.y2_degrade(y2, shift, h))
     gh = block.G.parameters() + block.H.parameters()
     local = _pull((gy2 * block.y2_enhance(x2, shift, h)).sum(), [x1, x2] + gh)
     x, gx = lay.concat([x1, x2]), lay.concat([g1 + local[0], local[1]])
-    x, gx = block.exchange(x), block.exchange(gx)
     jt.sync([x, gx])
     return _data(x), _data(gx), list(zip(pf, local_f[1:])) + list(zip(gh, local[2:]))
 
@@ -134,9 +127,9 @@ def _direction_grads(model, f_in, target, loss_fn, weight, reverse, grads):
     walk = model.ift.order(reverse)[::-1]
     vjp = degrade_vjp if reverse else enhance_vjp
     with jt.no_grad():  # block by block, keeping no graph
-        f = model.ift(f_in, reverse, EAGER)
+        f = model.ift.run(f_in, reverse, EAGER)
     f_out = _leaf(f)
-    loss = loss_fn(model.decoder(f_out), target)
+    loss = loss_fn(model.run_decoder(f_out), target)
     g = jt.grad(loss * weight, f_out)
     loss_value = float(loss.item())
     g = _data(g)
@@ -160,7 +153,7 @@ def reversible_grads(model, x_lq, x_hq, loss_cfg):
     grads, parts, total = {}, {}, 0.0
     for name, reverse, source, target, weight in loss_terms(x_lq, x_hq, loss_cfg):
         with jt.no_grad():
-            f_in = model.encoder(source).detach()
+            f_in = model.run_encoder(source).detach()
         parts[name] = _direction_grads(model, f_in, target, loss_fn, weight, reverse, grads)
         total += weight * parts[name]
     parts["total"] = total

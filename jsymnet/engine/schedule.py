@@ -1,4 +1,4 @@
-"""MultiStep learning-rate schedule and the deterministic batch order (SPEC section 5).
+"""MultiStep learning-rate schedule and the deterministic batch order (docs/design.md#training).
 
 Both are pure functions of the iteration count, so a resumed run needs only
 the iteration to continue exactly where it stopped.

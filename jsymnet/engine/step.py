@@ -1,4 +1,4 @@
-"""One optimisation step of SPEC section 5: bidirectional loss, backward, clip, Adam.
+"""One optimisation step (docs/design.md#training): bidirectional loss, backward, clip, Adam.
 
 Two backwards give the same gradients: ``ordinary`` back-propagates through
 the whole graph; ``reversible`` (``train.memory_efficient``) recomputes each

@@ -1,4 +1,4 @@
-"""The training loop of SPEC section 5, with validation, checkpoints and exact resume.
+"""The training loop (docs/design.md#training), with validation, checkpoints and exact resume.
 
 :class:`Trainer` runs the step :func:`~jsymnet.engine.step.step_function` picks for
 ``train.memory_efficient`` (``reversible_step``, the reversible backward, by default;
@@ -8,8 +8,8 @@ MultiStep schedule of ``train.schedule``. Into its run folder it writes:
 
 * ``config.yaml``   the validated config of the run;
 * ``log.jsonl``     one JSON object a line: ``train`` (mean losses over the last
-  ``train.log_every`` steps, lr, seconds per step), ``val`` (PSNR/SSIM of
-  SPEC 7), ``checkpoint``, ``start``/``resume``/``end``;
+  ``train.log_every`` steps, lr, seconds per step), ``val`` (PSNR/SSIM,
+  docs/design.md#evaluation), ``checkpoint``, ``start``/``resume``/``end``;
 * ``latest.pkl``    everything needed to continue (every ``train.save_every``
   steps and at the end): weights, Adam's m/v and step count, the schedule,
   the iteration, and the Python, NumPy, Jittor and batch-order RNG state;
@@ -22,9 +22,9 @@ written atomically. Resume is exact (N steps straight and N/2 + resume + N/2 giv
 the same weights).
 
 This module is the loop and its data; each other concern is a module of its own:
-:mod:`.checkpointing` (what the checkpoints hold, exact resume), :mod:`.runlog`
+:mod:`.resume` (what the checkpoints hold, exact resume), :mod:`.runlog`
 (log.jsonl and TensorBoard), :mod:`.validation` (the validation score, by
-:func:`jsymnet.evaluate.score_pair`), :mod:`.step` (one step), :mod:`.schedule`
+:func:`jsymnet.evaluation.score_pair`), :mod:`.step` (one step), :mod:`.schedule`
 (batch order and lr), :mod:`.ema` (the weight average).
 
 Multi-GPU (Jittor's MPI data parallel)::
@@ -54,7 +54,7 @@ from ..models.state import compare_state, load_state
 from ..config import dump_config, load_config
 from ..models import build_model
 from ..utils.fileio import atomic_write_text
-from .checkpointing import (BEST, FINAL, LATEST, ResumeError, auto_resume_path, resume_run,
+from .resume import (BEST, FINAL, LATEST, ResumeError, auto_resume_path, resume_run,
                             run_state, save_run, step_seed)
 from .ema import WeightAverage
 from .runlog import LOG_NAME, RunLog
@@ -96,7 +96,7 @@ class _Stop:
 
 
 class Trainer:
-    """Train a :class:`~jsymnet.models.DeepSymmetricNet` from a config (SPEC section 5).
+    """Train a :class:`~jsymnet.models.DeepSymmetricNet` from a config (docs/design.md#training).
 
     ``train_set`` / ``val_set`` default to the config's dataset (``data``
     section; ``train.val_split`` for validation); pass objects with
@@ -197,13 +197,13 @@ class Trainer:
         high = np.stack([np.asarray(b, np.float32) for _, b in items])
         return jt.array(low), jt.array(high)
 
-    # ---- state, checkpoints, resume (engine/checkpointing.py) ---------------------------
+    # ---- state, checkpoints, resume (engine/resume.py) ---------------------------
     @property
     def total_iters(self):
         return self.schedule.total_iters
 
     def trainer_state(self, with_optimizer=True):
-        """What ``extra["trainer"]`` of a checkpoint holds (:func:`.checkpointing.run_state`)."""
+        """What ``extra["trainer"]`` of a checkpoint holds (:func:`.resume.run_state`)."""
         return run_state(self, with_optimizer)
 
     def save(self, path, with_optimizer=True):
@@ -225,8 +225,8 @@ class Trainer:
 
     # ---- validation (engine/validation.py) ----------------------------------------------
     def validate(self):
-        """Mean PSNR / SSIM (SPEC 7) of ``enhance`` on the validation pairs (the averaged
-        weights with ``train.ema``); a better score than any before writes ``best.pkl``.
+        """Mean PSNR / SSIM (docs/design.md#evaluation) of ``enhance`` on the validation
+        pairs (the averaged weights with ``train.ema``); a better score than any before writes ``best.pkl``.
         With TensorBoard, input | output | target of the first pairs go with the record.
         None without validation pairs."""
         if self.validation is None or not self.main:

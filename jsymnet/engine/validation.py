@@ -1,6 +1,7 @@
-"""A run's validation: the mean PSNR / SSIM (SPEC 7) of ``enhance`` on its held-out pairs.
+"""A run's validation: the mean PSNR / SSIM of ``enhance`` on its held-out pairs
+(docs/design.md#evaluation).
 
-Each pair is enhanced and scored by :func:`jsymnet.evaluate.score_pair`, the step
+Each pair is enhanced and scored by :func:`jsymnet.evaluation.score_pair`, the step
 ``tools/test.py`` scores with, so a run's validation figure and a later
 ``tools/test.py`` of the same pairs agree.
 """
@@ -8,9 +9,9 @@ import cv2
 import numpy as np
 
 from ..data.image_io import to_uint8
-from ..evaluate import score_pair
+from ..evaluation import score_pair
 from ..inference import run_rgb
-from ..phases import EVAL_PHASES
+from ..shifts import EVAL_SHIFTS
 
 
 class Validation:
@@ -40,7 +41,7 @@ class Validation:
             out = []
             for i in range(min(count, self.count)):
                 low, high = self.pair(i)
-                panel = np.concatenate([low, run_rgb(model, low, phases=EVAL_PHASES), high],
+                panel = np.concatenate([low, run_rgb(model, low, shifts=EVAL_SHIFTS), high],
                                        axis=1)
                 if panel.shape[0] > height:
                     size = (round(panel.shape[1] * height / panel.shape[0]), height)

@@ -10,7 +10,7 @@ import_parts(__name__, __path__)
 from .codec import HaarCodec, VGGCodec  # noqa: E402
 from .dsn import DeepSymmetricNet, build_model  # noqa: E402
 from .ift import IFT, InvertibleBlock  # noqa: E402
-from .registry import CODECS, SUBNETS  # noqa: E402
+from ..registry import CODECS, SUBNETS  # noqa: E402
 from .rram import RRAM, RSCA, DenseSubnet, ResBlockSubnet, SEResBlockSubnet  # noqa: E402
 
 __all__ = ["HaarCodec", "VGGCodec", "DeepSymmetricNet", "build_model", "IFT",

@@ -1,4 +1,4 @@
-"""Encoder / decoder pairs (SPEC section 2).
+"""Encoder / decoder pairs (docs/design.md#codec).
 
 Both directions of the network share one codec: ``encode`` maps an image to
 features, ``decode`` maps features back. The codec is frozen (``stop_grad``);
@@ -14,7 +14,7 @@ from ..errors import JsymnetError
 from ..torch_pickle import ConvertError, read_pickle
 from ..resources import resolve_file
 from ..config import Field
-from .registry import register_codec
+from ..registry import register_codec
 from . import layout
 from .stages import zero_outside
 
@@ -68,13 +68,41 @@ HAAR_OPTIONS = {
 }
 
 
+class Codec(nn.Module):
+    """What every codec is: ``encode`` (N x 3 x H x W image -> N x ``out_channels`` x H' x
+    W' features) and ``decode`` (back), both N x C x H x W on every device and layout.
+    A codec gives them as :meth:`run_encode` / :meth:`run_decode` on maps in the active
+    layout (what the network and the tiled runner call), and its ``size_divisor`` (H and
+    W must be multiples of it) and ``halo`` (context pixels a tile needs)."""
+
+    out_channels = None
+    size_divisor = 1
+    halo = 0
+
+    def run_encode(self, x):
+        raise NotImplementedError
+
+    def run_decode(self, f):
+        raise NotImplementedError
+
+    def encode(self, x):
+        return layout.public(self.run_encode, x, 3, f"{type(self).__name__}.encode")
+
+    def decode(self, f):
+        return layout.public(self.run_decode, f, self.out_channels,
+                             f"{type(self).__name__}.decode")
+
+    def execute(self, x):
+        return self.encode(x)
+
+
 @register_codec("vgg", options=VGG_OPTIONS)
-class VGGCodec(nn.Module):
+class VGGCodec(Codec):
     """E(x) = conv(conv(x, W1), W2); D(f) = conv_T(conv_T(f, W2), W1).
 
     W1, W2 are VGG-16 conv1_1 / conv1_2 weights, no bias, no ReLU, no input
     normalisation; D uses the transposed convolutions of the same weights
-    (SPEC 2). D is not the inverse of E.
+    (docs/design.md#codec). D is not the inverse of E.
     """
 
     size_divisor = 1
@@ -95,7 +123,7 @@ class VGGCodec(nn.Module):
             if warn:
                 warnings.warn("jsymnet: the VGG codec has no weights file "
                               "(model.codec.weights: null) and runs with RANDOM weights, not "
-                              "ImageNet VGG-16; see weights/README.md to convert them.",
+                              "ImageNet VGG-16; see docs/converting.md to convert them.",
                               RuntimeWarning, stacklevel=3)
             w1 = jt.randn(channels, 3, 3, 3) * math.sqrt(2.0 / 27)
             w2 = jt.randn(channels, channels, 3, 3) * math.sqrt(2.0 / (9 * channels))
@@ -107,12 +135,12 @@ class VGGCodec(nn.Module):
         self.weight1 = jt.array(w1.astype(np.float32)).stop_grad()
         self.weight2 = jt.array(w2.astype(np.float32)).stop_grad()
 
-    def encode(self, x):
+    def run_encode(self, x):
         lay = layout.active()
         x = lay.conv(zero_outside(x), self.weight1, padding=1)
         return lay.conv(zero_outside(x), self.weight2, padding=1)
 
-    def decode(self, f):
+    def run_decode(self, f):
         lay = layout.active()
         f = lay.conv_transpose(zero_outside(f), self.weight2, padding=1)
         return lay.conv_transpose(zero_outside(f), self.weight1, padding=1)
@@ -151,7 +179,7 @@ def haar_merge(f):
 
 
 @register_codec("haar", options=HAAR_OPTIONS)
-class HaarCodec(nn.Module):
+class HaarCodec(Codec):
     """Haar-wavelet codec of the Table 2 ablation (the INN downsampling of IRN).
 
     Each level maps C channels at H x W to 4C at H/2 x W/2 (:func:`haar_split`);
@@ -161,7 +189,7 @@ class HaarCodec(nn.Module):
     With ``mix``, the bands are then rotated by a fixed orthogonal C x C matrix
     (:func:`band_rotation`; ``decode`` applies its transpose first). The IFT
     splits channels into fixed halves and changes the first half only by
-    addition (SPEC 3), so unmixed, the band means (brightness and colour) sit
+    addition (docs/design.md#ift), so unmixed, the band means (brightness and colour) sit
     in that half and every gain must be built from the other half; rotated,
     each channel carries a share of every band, as VGG features do.
     """
@@ -185,12 +213,12 @@ class HaarCodec(nn.Module):
         q = self._rotation.T if transpose else self._rotation
         return layout.active().conv(f, jt.array(q[:, :, None, None]))
 
-    def encode(self, x):
+    def run_encode(self, x):
         for _ in range(self.levels):
             x = haar_split(x)
         return x if self._rotation is None else self._rotate(x, False)
 
-    def decode(self, f):
+    def run_decode(self, f):
         if self._rotation is not None:
             f = self._rotate(f, True)
         for _ in range(self.levels):

@@ -1,10 +1,10 @@
-"""The Deep Symmetric Network (SPEC section 1): E -> IFT -> D, both directions."""
+"""The Deep Symmetric Network (docs/design.md#data-flow): E -> IFT -> D, both directions."""
 from jittor import nn
 
 from ..config import ConfigError, load_config
 from . import layout
 from .ift import IFT
-from .registry import CODECS
+from ..registry import CODECS
 from .stages import DIRECT
 
 
@@ -12,9 +12,11 @@ class DeepSymmetricNet(nn.Module):
     """enhance: x_LQ -E-> f_L -IFT-> f_H -D-> x_HQ; degrade: x_HQ -E-> f_H -IFT^-1-> f_L -D-> x_LQ.
 
     One frozen codec serves both directions; the IFT is exactly invertible.
-    Inputs are N x 3 x H x W in [0, 1], any H and W. Features (what ``encoder``
-    returns and ``decoder`` takes) are in the active :mod:`.layout`; images, here
-    and everywhere else, are N x C x H x W.
+    Inputs are N x 3 x H x W in [0, 1], any H and W. Images and features (what
+    ``encoder`` returns, ``ift`` maps and ``decoder`` takes) are N x C x H x W on every
+    device and layout; inside, the network runs in the active :mod:`.layout`
+    (``run_encoder``, ``ift.run``, ``run_decoder``), reordering nothing between the
+    codec's first convolution and its last.
     """
 
     def __init__(self, codec, ift, config=None):
@@ -24,12 +26,20 @@ class DeepSymmetricNet(nn.Module):
         self.config = config
 
     def encoder(self, x):
-        """N x 3 x H x W image -> features, in the active layout."""
-        return self.codec.encode(layout.active().to_internal(x))
+        """N x 3 x H x W image -> N x C x H' x W' features (E)."""
+        return self.codec.encode(x)
 
     def decoder(self, f):
-        """Features in the active layout -> N x 3 x H x W image."""
-        return layout.active().to_public(self.codec.decode(f))
+        """N x C x H' x W' features -> N x 3 x H x W image (D)."""
+        return self.codec.decode(f)
+
+    def run_encoder(self, x):
+        """E of an N x 3 x H x W image, the features left in the active layout."""
+        return self.codec.run_encode(layout.active().to_internal(x))
+
+    def run_decoder(self, f):
+        """D of features in the active layout, as an N x 3 x H x W image."""
+        return layout.active().to_public(self.codec.run_decode(f))
 
     def padding(self, h, w):
         """(bottom, right) replicate padding that makes an h x w image fit the codec."""
@@ -43,7 +53,7 @@ class DeepSymmetricNet(nn.Module):
         ph, pw = self.padding(h, w)
         if ph or pw:
             x = nn.pad(x, (0, pw, 0, ph), mode="replicate")
-        y = self.decoder(self.ift(self.encoder(x), reverse, ex))
+        y = self.run_decoder(self.ift.run(self.run_encoder(x), reverse, ex))
         return y[:, :, :h, :w] if ph or pw else y
 
     def enhance(self, x, ex=DIRECT):
@@ -95,10 +105,6 @@ def build_model(cfg=None, load_codec_weights=True, **overrides):
     if not 0 < split < channels:
         raise ConfigError(f"key 'model.ift.split' ({split}) must lie between 1 and "
                           f"{channels - 1}: the codec gives {channels} channels")
-    if m["ift"]["swap"] and 2 * split != channels:
-        raise ConfigError(f"key 'model.ift.swap' exchanges equal halves: 'model.ift.split' "
-                          f"({split}) must be {channels // 2}, half the codec's {channels} "
-                          f"channels")
     ift = IFT(channels, m["ift"]["num_blocks"], split, m["ift"]["clamp"],
-              m["subnet"]["type"], m["subnet"], m["ift"]["swap"])
+              m["subnet"]["type"], m["subnet"])
     return DeepSymmetricNet(codec, ift, cfg)

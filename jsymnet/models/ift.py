@@ -1,9 +1,9 @@
-"""Invertible feature transformer (SPEC section 3, paper Eq. 3-4)."""
+"""Invertible feature transformer (docs/design.md#ift, paper Eq. 3-4)."""
 import jittor as jt
 from jittor import nn
 
 from . import layout
-from .registry import SUBNETS, lookup
+from ..registry import SUBNETS, lookup
 from .stages import DIRECT
 
 
@@ -15,27 +15,19 @@ class InvertibleBlock(nn.Module):
     Enhance direction (its exact inverse, the release's reverse):
         s = c (2 sigmoid(H(x1)) - 1);  y2 = (x2 - G(x1)) exp(-s);  y1 = x1 - F(y2)
 
-    With ``swap``, degrade ends by exchanging the halves, ``[y2, y1]``, and enhance
-    starts by exchanging them back (P, the exchange, is its own inverse for equal
-    halves). x1 is only ever shifted (``y1 = x1 + F(x2)``), never scaled; exchanged,
-    each channel is scaled in every other block, so a gain can reach the detail it
-    carries instead of being rebuilt by F from the other half.
-
-    The ordinary forward, training and the exact tiled runner go through
-    :meth:`enhance` / :meth:`degrade`, written once against an executor ``ex``
-    (:mod:`.stages`); the reversible backward calls the half-steps and :meth:`exchange`.
+    Calling the block (``block(x, reverse=False)``) takes and returns N x C x H x W.
+    Inside the network the ordinary forward, training and the exact tiled runner go
+    through :meth:`run` (:meth:`enhance` / :meth:`degrade`, in the active layout),
+    written once against an executor ``ex`` (:mod:`.stages`); the reversible backward
+    calls the half-steps.
     """
 
-    def __init__(self, channels=64, split=32, clamp=1.0, subnet="rram", subnet_cfg=None,
-                 swap=False):
+    def __init__(self, channels=64, split=32, clamp=1.0, subnet="rram", subnet_cfg=None):
         super().__init__()
         if not 0 < split < channels:
             raise ValueError(f"split {split} must lie strictly between 0 and channels {channels}")
-        if swap and 2 * split != channels:
-            raise ValueError(f"swap exchanges equal halves: split {split} must be half of "
-                             f"{channels} channels")
+        self.channels = channels
         self.split = split
-        self.swap = bool(swap)
         self.clamp = clamp
         other = channels - split
         make = lookup(SUBNETS, subnet, "subnet")
@@ -48,8 +40,8 @@ class InvertibleBlock(nn.Module):
         return self.clamp * (jt.sigmoid(h) * 2 - 1)
 
     def scale(self, a):
-        """s of H's input ``a``."""
-        return self.log_scale(self.H(a))
+        """s of H's input ``a`` (active layout)."""
+        return self.log_scale(self.H.run(a))
 
     # the four half-steps of the coupling (pointwise; g, h, f the outputs of G, H, F)
     def y2_enhance(self, x2, g, h):
@@ -66,19 +58,8 @@ class InvertibleBlock(nn.Module):
     def y1_degrade(x1, f):
         return x1 + f
 
-    def exchange(self, t):
-        """P: ``[a, b] -> [b, a]`` along channels with ``swap`` (its own inverse), else ``t``.
-        For whole tensors (the reversible backward); the directions use the executor."""
-        if not self.swap:
-            return t
-        lay = layout.active()
-        x1, x2 = lay.split(t, self.split)
-        return lay.concat([x2, x1])
-
     def enhance(self, x, ex=DIRECT):
         x1, x2 = ex.split(x, self.split)
-        if self.swap:
-            x1, x2 = x2, x1
         y2 = ex.pointwise(self.y2_enhance, x2, ex.subnet(self.G, x1), ex.subnet(self.H, x1))
         y1 = ex.pointwise(self.y1_enhance, x1, ex.subnet(self.F, y2))
         return ex.concat(y1, y2)
@@ -87,10 +68,15 @@ class InvertibleBlock(nn.Module):
         x1, x2 = ex.split(x, self.split)
         y1 = ex.pointwise(self.y1_degrade, x1, ex.subnet(self.F, x2))
         y2 = ex.pointwise(self.y2_degrade, x2, ex.subnet(self.G, y1), ex.subnet(self.H, y1))
-        return ex.concat(y2, y1) if self.swap else ex.concat(y1, y2)
+        return ex.concat(y1, y2)
+
+    def run(self, x, reverse=False, ex=DIRECT):
+        """The block on features in the active layout (the network's own calls)."""
+        return self.degrade(x, ex) if reverse else self.enhance(x, ex)
 
     def execute(self, x, reverse=False, ex=DIRECT):
-        return self.degrade(x, ex) if reverse else self.enhance(x, ex)
+        return layout.public(lambda t: self.run(t, reverse, ex), x, self.channels,
+                             "an invertible block")
 
 
 class IFT(nn.Module):
@@ -98,15 +84,16 @@ class IFT(nn.Module):
 
     Block i here is the release's ``operations.{i+1}``. Enhance runs the
     blocks last to first, each in its enhance direction; ``reverse=True``
-    (degrade) runs them first to last (:meth:`order`).
+    (degrade) runs them first to last (:meth:`order`). ``ift(f, reverse)`` takes and
+    returns N x C x H x W; :meth:`run` is the same in the active layout.
     """
 
     def __init__(self, channels=64, num_blocks=8, split=None, clamp=1.0, subnet="rram",
-                 subnet_cfg=None, swap=False):
+                 subnet_cfg=None):
         super().__init__()
         split = channels // 2 if split is None else split
-        self.blocks = nn.ModuleList([InvertibleBlock(channels, split, clamp, subnet, subnet_cfg,
-                                                     swap)
+        self.channels = channels
+        self.blocks = nn.ModuleList([InvertibleBlock(channels, split, clamp, subnet, subnet_cfg)
                                      for _ in range(num_blocks)])
 
     def order(self, reverse=False):
@@ -114,7 +101,11 @@ class IFT(nn.Module):
         blocks = list(self.blocks)
         return blocks if reverse else blocks[::-1]
 
-    def execute(self, f, reverse=False, ex=DIRECT):
+    def run(self, f, reverse=False, ex=DIRECT):
+        """The IFT on features in the active layout (the network's own calls)."""
         for block in self.order(reverse):
-            f = ex.block_done(block(f, reverse, ex))
+            f = ex.block_done(block.run(f, reverse, ex))
         return f
+
+    def execute(self, f, reverse=False, ex=DIRECT):
+        return layout.public(lambda t: self.run(t, reverse, ex), f, self.channels, "the IFT")

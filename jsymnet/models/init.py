@@ -1,4 +1,4 @@
-"""Weight initialisation of SPEC section 4 (the release's ``initialize_weights``)."""
+"""Weight initialisation (docs/design.md#init; the release's ``initialize_weights``)."""
 import math
 
 import jittor as jt

@@ -1,14 +1,17 @@
 """Where a feature map keeps its channels: the one module that knows.
 
-Images cross the public API as N x C x H x W (``model.enhance(x)``). Inside the
-network the activations use the *active layout*:
+Images and features cross every public module boundary as N x C x H x W, on every
+device and every layout: ``model.enhance(x)``, ``model.encoder(x)``, ``model.ift(f)``,
+a block, a subnet, the codec's ``encode`` / ``decode`` (:func:`public`; a map of the
+wrong shape is a :class:`FeatureShapeError` that names the expected one). Inside, the
+network's own calls (each module's ``run``) pass activations in the *active layout*:
 
 * ``NCHW``, N x C x H x W: Jittor's own convolution. On CUDA (cuDNN) and where
   oneDNN is missing.
 * ``NHWC``, N x H x W x C, channels last: on the CPU with oneDNN. oneDNN's fast
   convolutions (``brgconv``) compute channels-last; handed N x C x H x W they
   reorder every input to N x H x W x C and every output back, which on this
-  project's machines was about half of each convolution's time (issue 22).
+  project's machines was about half of each convolution's time.
   Here the convolutions call oneDNN with channels-last tensors directly
   (:class:`_ChannelsLastConv`, its forward and both backward operations), so
   nothing is reordered between the codec's first convolution and its last.
@@ -365,3 +368,32 @@ def use_layout(name):
         yield layout
     finally:
         _active.pop()
+
+
+# -- the public boundary of every module -----------------------------------------------------
+class FeatureShapeError(JsymnetError, ValueError):
+    """A feature map handed to a public module is not N x C x H x W with its channels."""
+
+
+def check_features(x, channels, where):
+    """Raise :class:`FeatureShapeError` unless ``x`` is N x ``channels`` x H x W."""
+    shape = tuple(x.shape)
+    if len(shape) == 4 and shape[1] == channels:
+        return
+    hint = ""
+    if len(shape) == 4 and shape[3] == channels:
+        hint = ("; it looks channels-last (N x H x W x C): pass x.permute(0, 3, 1, 2). Public "
+                "modules take N x C x H x W on every device; the layout inside is their own")
+    raise FeatureShapeError(f"{where} takes N x {channels} x H x W features, got shape "
+                            f"{shape}{hint}")
+
+
+def public(fn, x, channels, where):
+    """``fn`` (a computation in the active layout) as a public module's forward: ``x``
+    checked to be N x ``channels`` x H x W, brought into the active layout, and ``fn``'s
+    result handed back as N x C x H x W. In the N x C x H x W layout both moves are the
+    identity; channels-last or any other layout stays inside, as PyTorch's
+    ``channels_last`` keeps a tensor's shape while it changes its memory order."""
+    check_features(x, channels, where)
+    lay = active()
+    return lay.to_public(fn(lay.to_internal(x)))

@@ -1,4 +1,5 @@
-"""The authors' release layout, mapped onto jsymnet's model (SPEC sections 2 and 6).
+"""The authors' release layout, mapped onto jsymnet's model
+(docs/design.md#release-layout).
 
 Kept beside the model whose names it maps, so a change to the model's names
 and the mapping of the release onto them are made together. Three kinds of

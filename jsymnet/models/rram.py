@@ -1,4 +1,4 @@
-"""Coupling subnetworks F, G, H: the RRAM of SPEC section 4 and its Table 2 ablations.
+"""Coupling subnetworks F, G, H: the RRAM (docs/design.md#rram) and its Table 2 ablations.
 
 Every subnet maps ``in_channels`` to ``out_channels`` at the same H x W and
 starts as the zero function (exit conv zero-initialised), so each coupling
@@ -15,8 +15,8 @@ from jittor import nn
 from ..config import ConfigError, Field
 from . import layout
 from .init import conv1x1, conv3x3, kaiming_, xavier_, zeros_
-from .registry import register_subnet
-from .stages import Stage, around, run_stages
+from ..registry import register_subnet
+from .stages import Stage, Staged, around
 
 
 # The options of ``model.subnet`` these subnets read, each declared once and shared by
@@ -49,6 +49,7 @@ class ChannelAttention(nn.Module):
 
     def __init__(self, channels, reduction, prelu_init, scale):
         super().__init__()
+        self.channels = channels
         squeezed = channels // reduction
         self.conv_du = nn.Sequential(conv1x1(channels, squeezed), nn.PReLU(1, prelu_init),
                                      conv1x1(squeezed, channels))
@@ -59,8 +60,12 @@ class ChannelAttention(nn.Module):
         """m of Eq. 9 from the per-channel mean of x (``Layout.spatial_mean``)."""
         return jt.sigmoid(self.conv_du(mean))
 
-    def execute(self, x):
+    def run(self, x):
+        """x * m(x) in the active layout."""
         return x * self.weights(layout.active().spatial_mean(x))
+
+    def execute(self, x):
+        return layout.public(self.run, x, self.channels, "the channel attention")
 
 
 class RSCA(nn.Module):
@@ -76,6 +81,7 @@ class RSCA(nn.Module):
     def __init__(self, channels=64, hidden=128, reduction=16, attention=True,
                  prelu_init=0.2, scale=0.1):
         super().__init__()
+        self.channels = channels
         self.conv1 = conv3x3(channels, hidden)
         self.prelu = nn.PReLU(1, prelu_init)
         self.conv2 = conv3x3(hidden, channels)
@@ -97,14 +103,18 @@ class RSCA(nn.Module):
     def pools(self):
         return self.so is not None
 
-    def execute(self, x):
-        """The whole unit at once, :class:`ChannelAttention` included; the subnets run it
-        as ``branch`` and ``combine`` (``tests/test_models.py`` holds the two equal)."""
+    def run(self, x):
+        """The whole unit at once in the active layout, :class:`ChannelAttention`
+        included; the subnets run it as ``branch`` and ``combine`` (``tests/test_models.py``
+        holds the two equal)."""
         x_h = self.branch(x)
-        return (self.so(x_h) if self.so is not None else x_h) + x
+        return (self.so.run(x_h) if self.so is not None else x_h) + x
+
+    def execute(self, x):
+        return layout.public(self.run, x, self.channels, "an RSCA")
 
 
-class _Subnet(nn.Module):
+class _Subnet(Staged):
     """Entry conv + PReLU (Eq. 10), a body, and a zero-initialised exit conv (Eq. 11).
 
     Subclasses give the body as stages over x_fi (:meth:`body`); the entry is
@@ -113,6 +123,7 @@ class _Subnet(nn.Module):
 
     def __init__(self, in_channels, out_channels, cfg):
         super().__init__()
+        self.in_channels = in_channels
         mid = cfg["mid_channels"]
         self.conv1 = conv3x3(in_channels, mid)
         self.prelu = nn.PReLU(1, cfg["prelu_init"])
@@ -126,9 +137,6 @@ class _Subnet(nn.Module):
 
     def stages(self):
         return around(self.body(), lambda x: self.prelu(self.conv1(x)), 1, self.conv2, 1)
-
-    def execute(self, x):
-        return run_stages(self.stages(), x)
 
 
 def _residual_chain(units, recurrent):
@@ -224,7 +232,7 @@ class ResBlock(nn.Module):
 
     def __init__(self, cfg, se=False):
         super().__init__()
-        c = cfg["mid_channels"]
+        c = self.channels = cfg["mid_channels"]
         self.conv1 = conv3x3(c, c)
         self.prelu = nn.PReLU(1, cfg["prelu_init"])
         self.conv2 = conv3x3(c, c)
@@ -249,11 +257,14 @@ class ResBlock(nn.Module):
     def pools(self):
         return self.se is not None
 
-    def execute(self, x):
-        """The whole block at once; the subnet runs it as ``branch`` and ``combine``
-        (``tests/test_models.py`` holds the two equal)."""
+    def run(self, x):
+        """The whole block at once in the active layout; the subnet runs it as ``branch``
+        and ``combine`` (``tests/test_models.py`` holds the two equal)."""
         r = self.branch(x)
         return self.combine(x, r, layout.active().spatial_mean(r) if self.pools() else None)
+
+    def execute(self, x):
+        return layout.public(self.run, x, self.channels, "a residual block")
 
 
 @register_subnet("resblock", options=dict(rounds=ROUNDS, mid_channels=MID, **ENTRY))
@@ -280,7 +291,7 @@ class SEResBlockSubnet(ResBlockSubnet):
 
 
 @register_subnet("dense", options={"growth": GROWTH, "init_scale": INIT_SCALE})
-class DenseSubnet(nn.Module):
+class DenseSubnet(Staged):
     """Table 2 "DenseNet": the five-conv dense block of IRN (LeakyReLU 0.2).
 
     conv_k sees the input and every earlier output; conv5 (zero-initialised)
@@ -290,6 +301,7 @@ class DenseSubnet(nn.Module):
     def __init__(self, in_channels, out_channels, cfg):
         super().__init__()
         g = cfg["growth"]
+        self.in_channels = in_channels
         self.convs = nn.ModuleList([conv3x3(in_channels + k * g, g) for k in range(4)])
         self.conv5 = conv3x3(in_channels + 4 * g, out_channels)
         for conv in self.convs:
@@ -304,6 +316,3 @@ class DenseSubnet(nn.Module):
 
     def stages(self):
         return [Stage(lambda maps, _: ((self.dense(maps[0]),), None), len(self.convs) + 1)]
-
-    def execute(self, x):
-        return run_stages(self.stages(), x)

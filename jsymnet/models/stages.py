@@ -1,7 +1,7 @@
 """How a module is run: one definition for the whole-image forward and the exact tiled one.
 
 Every convolution of the network is local, but the channel attention of each
-RSCA (SPEC 4, Eq. 8-9) pools over the *whole* feature map. So that one piece
+RSCA (docs/design.md#rram, Eq. 8-9) pools over the *whole* feature map. So that one piece
 of code serves both the ordinary forward and :mod:`jsymnet.tiling` (which
 runs a photo tile by tile and must give the same numbers), modules describe
 their work in the following terms, and both runners call those descriptions.
@@ -52,6 +52,25 @@ def run_stages(stages, x):
         maps, pool = stage.fn(maps, pooled)
         pooled = None if pool is None else layout.active().spatial_mean(pool)
     return maps[0]
+
+
+class Staged(nn.Module):
+    """A module whose forward is its :meth:`stages` (a coupling subnet): :meth:`run`
+    runs them on a map in the active layout (what the network calls), and calling the
+    module takes and returns N x C x H x W (:func:`.layout.public`). A subclass sets
+    ``in_channels`` and gives ``stages()``."""
+
+    in_channels = None
+
+    def stages(self):
+        """The computation as a list of :class:`Stage`."""
+        raise NotImplementedError
+
+    def run(self, x):
+        return run_stages(self.stages(), x)
+
+    def execute(self, x):
+        return layout.public(self.run, x, self.in_channels, type(self).__name__)
 
 
 def around(stages, entry=None, entry_depth=0, final=None, final_depth=0):
@@ -130,7 +149,7 @@ class Direct:
         return layout.active().concat([a, b])
 
     def subnet(self, net, x):
-        return net(x)
+        return net.run(x)
 
     def pointwise(self, fn, *xs):
         return fn(*xs)

@@ -14,8 +14,8 @@ only the allocator's policy, never correctness; set ``JSYMNET_MALLOC=system``
 to leave glibc's defaults alone (for instance when jsymnet shares a long-lived
 process whose memory should shrink again after a burst).
 
-tools/reference/bench_torch.py imports this file from its folder to give the PyTorch
-reference the same settings when asked (``tools/benchmark.py --torch-malloc tuned``).
+benchmarks/reference/bench_torch.py imports this file from its folder to give the PyTorch
+reference the same settings when asked (``benchmarks/benchmark.py --torch-malloc tuned``).
 """
 import ctypes
 import ctypes.util
