@@ -53,3 +53,43 @@ def test_report_on_tiny_sets(tmp_path):
     identity = [r for r in rows if r["set"] == "bsds@-2" and r["method"] == "input"]
     assert all(float(r["psnr"]) < 30 for r in identity)      # the inputs really are changed
     assert (out / "lol_sheet.png").is_file() and "| bsds@-2 (2) |" in (out / "compare.md").read_text()
+
+
+def test_exposure_error_finds_a_known_gain():
+    """An output exactly 2 stops under its target in linear light reads -2.00 stops, and
+    after that gain it is the target again (to 8-bit rounding of the sRGB curve)."""
+    from jsymnet.data.image_io import linear_to_srgb
+    target = (np.random.default_rng(3).random((24, 32, 3)) * 0.9).astype(np.float32)
+    dark = linear_to_srgb(srgb_to_linear(target) / 4.0).astype(np.float32)
+    stops, gained = compare.exposure_error(dark, target)
+    assert abs(stops + 2.0) < 1e-3
+    assert np.abs(gained - target).max() < 1e-3
+    assert abs(compare.exposure_error(target, dark)[0] - 2.0) < 1e-3   # too bright: positive
+
+
+def test_bootstrap_resamples_whole_scenes():
+    """iid differences: the interval is about mean +- 1.96 sd / sqrt(n). The same values
+    carried by 20 scenes of 20 images each, every scene with an offset of its own: the
+    scenes are the evidence, so the interval is several times wider than by image."""
+    rng = np.random.default_rng(0)
+    iid = rng.normal(1.0, 2.0, 400)
+    lo, hi = compare.bootstrap_interval(iid, np.arange(400))
+    assert lo < iid.mean() < hi and abs((hi - lo) - 2 * 1.96 * 2.0 / 20) < 0.06
+    scenes = np.repeat(np.arange(20), 20)
+    clustered = 1.0 + rng.normal(0, 2.0, 20)[scenes] + rng.normal(0, 0.2, 400)
+    by_image = compare.bootstrap_interval(clustered, np.arange(400))
+    by_scene = compare.bootstrap_interval(clustered, scenes)
+    assert (by_scene[1] - by_scene[0]) > 3 * (by_image[1] - by_image[0])
+
+
+def test_differences_are_taken_against_the_best_baseline():
+    """The model is compared with the classical baseline of the highest mean PSNR on that
+    set (here exposure), image by image."""
+    rows = []
+    for i in range(30):
+        for method, psnr in (("gamma", 15.0), ("exposure", 20.0 + i % 3), ("clahe", 12.0),
+                             ("model", 21.0 + i % 3)):
+            rows.append({"set": "pairs", "image": str(i), "group": str(i // 3),
+                         "method": method, "psnr": psnr, "ssim": 0.5})
+    text = compare.differences(rows, ["gamma", "exposure", "clahe", "model"])
+    assert "| pairs | model | exposure | +1.00 | [+1.00, +1.00] | 30 |" in text

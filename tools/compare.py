@@ -26,8 +26,18 @@ Sets:
 With --synthesis-sheet, OUT/synthesis_sheet.png shows training inputs drawn from
 the first --bsds photos (and synthesis_sheet.txt their parameters).
 
-Writes OUT/compare.csv (every image, method and score), OUT/compare.md (the mean
-table), the sheets; prints the table.
+Scores (release convention): PSNR / SSIM (/ LPIPS with --lpips); the exposure error, the
+linear-light gain that best matches an output to its target in stops (negative: too
+dark; median and share within +-1/3 stop), with the PSNR the output scores after that
+gain; and for each --model, the difference of its mean PSNR from the best classical
+baseline's (gamma, exposure, clahe) with a 95% bootstrap interval, resampling images or,
+for the bracket pairs, whole scenes (pairs of one scene are not independent).
+
+Every set is scored whole; --limit N (the first N of each set) is for smoke runs only,
+and the tables then say so.
+
+Writes OUT/compare.csv (every image, method and score), OUT/compare.md (the tables),
+the sheets; prints the tables.
 
 Example (the README's table):
   python tools/compare.py --bsds DATA_ROOT/bsds500/test --good --fivek DATA_ROOT/fivek_dpe \\
@@ -153,6 +163,15 @@ def bracket_items(folder, limit):
         yield pair.name, low, high
 
 
+def bracket_scenes(folder):
+    """{pair name: scene index} of a bracket folder: the unit the bootstrap resamples."""
+    from pathlib import Path
+    from jsymnet.data.brackets import find_scenes
+    return {f"{Path(name).stem}@{Path(bracket['target']).stem}": k
+            for k, scene in enumerate(find_scenes(folder)) for bracket in scene
+            for name, *_ in bracket["pairs"]}
+
+
 def darkest_frames(folder):
     """{name: path}: the darkest frame of each held-out bracket (a real low-light photo)."""
     from jsymnet.data import brackets
@@ -187,7 +206,9 @@ def exposure_error(out, target):
     return -float(np.log2(gain)), gained
 
 
-def score_set(label, items, methods, rows, progress=True, lpips=False):
+def score_set(label, items, methods, rows, progress=True, lpips=False, groups=None):
+    """Every method on every (name, input, target) item; one row each. ``groups``
+    ({name: unit}) names what the bootstrap resamples (default: the image itself)."""
     from tqdm import tqdm
     from jsymnet import metrics
     from jsymnet.data.image_io import to_uint8
@@ -198,6 +219,7 @@ def score_set(label, items, methods, rows, progress=True, lpips=False):
             psnr, ssim = metrics.psnr_ssim(out, target)
             stops, gained = exposure_error(out / 255.0, target / 255.0)
             rows.append({"set": label, "image": name, "method": method, "psnr": psnr,
+                         "group": (groups or {}).get(name, name),
                          "ssim": ssim, "luminance": luminance(out / 255.0),
                          "lpips": metrics.lpips(out, high) if lpips else float("nan"),
                          "exposure": stops,
@@ -218,6 +240,7 @@ def lowlight_sheet(label, photos, methods, out_dir, rows, height=200):
             out = fn(low)
             lum = luminance(out)
             rows.append({"set": label, "image": name, "method": method, "psnr": float("nan"),
+                         "group": name,
                          "ssim": float("nan"), "luminance": lum, "lpips": float("nan"),
                          "exposure": float("nan"), "psnr_exposed": float("nan")})
             panels.append(labelled(to_uint8(out), f"{name} {method} L={lum:.2f}", height))
@@ -263,6 +286,74 @@ def psnr_cell(sel):
                                                            else "")
 
 
+CLASSICAL = ("gamma", "exposure", "clahe")   # the baselines a model must beat
+BOOTSTRAP_DRAWS, BOOTSTRAP_SEED = 2000, 0
+STOP_TOLERANCE = 1.0 / 3.0                   # an exposure this close counts as right
+
+
+def bootstrap_interval(diff, groups, draws=BOOTSTRAP_DRAWS, seed=BOOTSTRAP_SEED):
+    """The 95% percentile interval of the mean of ``diff`` (one value per image), resampling
+    the units of ``groups`` (one label per image) with replacement: images of one unit
+    (the pairs of one bracket scene) are drawn together, so their correlation widens the
+    interval as it should."""
+    diff, groups = np.asarray(diff, np.float64), np.asarray(groups)
+    units = {g: diff[groups == g] for g in dict.fromkeys(groups.tolist())}
+    sums = np.array([v.sum() for v in units.values()])
+    counts = np.array([len(v) for v in units.values()])
+    pick = np.random.default_rng(seed).integers(0, len(units), (draws, len(units)))
+    means = sums[pick].sum(axis=1) / counts[pick].sum(axis=1)
+    return float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
+
+
+def _scored(rows, s, m):
+    return {r["image"]: r for r in rows if r["set"] == s and r["method"] == m
+            and np.isfinite(r["ssim"])}
+
+
+def differences(rows, methods):
+    """Markdown: for each set with targets and each model, its mean PSNR less the best
+    classical baseline's (by mean PSNR on that set), with the 95% bootstrap interval.
+    Images where either output is identical to its target (infinite PSNR) are left out."""
+    models = [m for m in methods if m not in BASELINES]
+    lines = ["| set | model | best baseline | difference (dB) | 95% interval | images |",
+             "|---|---|---|---|---|---|"]
+    for s in dict.fromkeys(r["set"] for r in rows):
+        base = {b: _scored(rows, s, b) for b in CLASSICAL}
+        if not models or not any(base.values()):
+            continue
+        best = max(base, key=lambda b: np.mean([r["psnr"] for r in base[b].values()
+                                                if np.isfinite(r["psnr"])] or [-np.inf]))
+        for m in models:
+            ours = _scored(rows, s, m)
+            names = [n for n in ours if n in base[best] and np.isfinite(ours[n]["psnr"])
+                     and np.isfinite(base[best][n]["psnr"])]
+            diff = [ours[n]["psnr"] - base[best][n]["psnr"] for n in names]
+            lo, hi = bootstrap_interval(diff, [ours[n]["group"] for n in names])
+            lines.append(f"| {s} | {m} | {best} | {np.mean(diff):+.2f} | [{lo:+.2f}, {hi:+.2f}] "
+                         f"| {len(names)} |")
+    return "\n".join(lines) + "\n"
+
+
+def exposure_table(rows, methods):
+    """Markdown: per set with targets and method, the median exposure error in stops, the
+    share within +-1/3 stop, and the mean PSNR after the best linear-light gain."""
+    lines = ["| set | " + " | ".join(methods) + " |", "|---" * (len(methods) + 1) + "|"]
+    for s in dict.fromkeys(r["set"] for r in rows):
+        cells = []
+        for m in methods:
+            sel = [r for r in _scored(rows, s, m).values() if np.isfinite(r["exposure"])]
+            if not sel:
+                break
+            stops = np.array([r["exposure"] for r in sel])
+            exposed = [r["psnr_exposed"] for r in sel if np.isfinite(r["psnr_exposed"])]
+            after = f"{np.mean(exposed):.2f}" if exposed else "identical"
+            cells.append(f"{np.median(stops):+.2f} / {np.mean(np.abs(stops) <= STOP_TOLERANCE):.0%}"
+                         f" / {after}")
+        if len(cells) == len(methods):
+            lines.append(f"| {s} ({len(sel)}) | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def table(rows, methods):
     sets = list(dict.fromkeys(r["set"] for r in rows))
     lines = ["| set | " + " | ".join(methods) + " |", "|---" * (len(methods) + 1) + "|"]
@@ -281,7 +372,7 @@ def table(rows, methods):
     return "\n".join(lines) + "\n"
 
 
-def main(argv=None):
+def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--bsds", help="folder of well-exposed test photos (BSDS500 test)")
@@ -315,67 +406,89 @@ def main(argv=None):
                    help="also score LPIPS (VGG, v0.1; make its weights once with "
                         "tools/get_lpips.py) on these sets (default with no names: fivek "
                         "brackets); a third number in each cell")
-    p.add_argument("--limit", type=int, help="first N images of each set only")
+    p.add_argument("--limit", type=int,
+                   help="first N images of each set only: a smoke run, never a figure to "
+                        "report (the tables then say so)")
     p.add_argument("--out", default="results/compare", help="output folder (default: %(default)s)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     args = p.parse_args(argv)
     if not (args.bsds or args.fivek or args.lol or args.brackets or args.good_folder):
         p.error("give at least one of --bsds, --good-folder, --brackets, --fivek, --lol")
+    return args, p
 
+
+def score_sets(args, methods, rows):
+    """Every asked-for set, scored by every method, into ``rows``."""
+    lpips_sets = set(args.lpips or ["fivek", "brackets"]) if args.lpips is not None else set()
+    if lpips_sets:
+        from jsymnet.metrics import load_lpips_weights
+        load_lpips_weights()        # fail now, with the fix, not after an hour
+    if args.synthesis_sheet and args.bsds:
+        from jsymnet.utils.fileio import atomic_write_text
+        lines = synthesis_sheet(args.bsds, args.out)
+        atomic_write_text(os.path.join(args.out, "synthesis_sheet.txt"), "\n".join(lines) + "\n")
+    if args.good and args.bsds:
+        score_set("bsds@good", bsds_items(args.bsds, None, args.limit), methods, rows)
+    for ev in (args.ev if args.bsds else []):
+        score_set(f"bsds@{ev:+g}", bsds_items(args.bsds, ev, args.limit), methods, rows)
+    for folder in args.good_folder:
+        score_set(f"{os.path.basename(os.path.normpath(folder))}@good",
+                  good_items(folder, args.holdout, args.limit), methods, rows)
+    if args.brackets:
+        score_set("brackets", bracket_items(args.brackets, args.limit), methods, rows,
+                  lpips="brackets" in lpips_sets, groups=bracket_scenes(args.brackets))
+    if args.fivek:
+        score_set("fivek", pair_items(args.fivek, args.limit), methods, rows,
+                  lpips="fivek" in lpips_sets)
+    for folder in args.lol:
+        from jsymnet.data.pairs import images_by_stem
+        lowlight_sheet(os.path.basename(os.path.normpath(folder)), images_by_stem(folder),
+                       methods, args.out, rows)
+    if args.brackets:
+        lowlight_sheet("brackets_dark", darkest_frames(args.brackets), methods, args.out, rows)
+
+
+FIELDS = ["set", "image", "group", "method", "psnr", "ssim", "luminance", "lpips", "exposure",
+          "psnr_exposed"]
+
+
+def report_text(rows, methods, limit=None):
+    """The three tables of a run, as Markdown."""
+    slice_note = (f"**Smoke run: the first {limit} images of each set only (--limit); not a "
+                  f"figure to report.**\n\n" if limit else "")
+    return (slice_note + "PSNR (dB) / SSIM (/ LPIPS), release convention; sets without "
+            "targets: mean luminance (BT.709) and how many outputs fall in 0.3-0.6\n\n"
+            + table(rows, methods) + "\nExposure error: median stops (negative: too dark) / "
+            "share within 1/3 stop / PSNR after the best linear-light gain\n\n"
+            + exposure_table(rows, methods) + "\nEach model against the best classical "
+            "baseline of each set: mean PSNR difference, 95% bootstrap interval\n\n"
+            + differences(rows, methods))
+
+
+def main(argv=None):
+    args, parser = parse_args(argv)
     from jsymnet import JsymnetError, use_device
     from jsymnet.cli import EXIT_OK, python_handles_interrupts, report
     from jsymnet.utils.fileio import atomic_write_text
     python_handles_interrupts()
+    rows = []
     try:
         use_device(args.device)
         check_shifts(args.shifts)
         methods = dict(BASELINES)
-        methods.update(model_methods(args.model, args.shifts, p.error))
+        methods.update(model_methods(args.model, args.shifts, parser.error))
         os.makedirs(args.out, exist_ok=True)
-        rows = []
-        lpips_sets = set(args.lpips or ["fivek", "brackets"]) if args.lpips is not None \
-            else set()
-        if lpips_sets:
-            from jsymnet.metrics import load_lpips_weights
-            load_lpips_weights()        # fail now, with the fix, not after an hour
-        if args.synthesis_sheet and args.bsds:
-            lines = synthesis_sheet(args.bsds, args.out)
-            atomic_write_text(os.path.join(args.out, "synthesis_sheet.txt"), "\n".join(lines)
-                              + "\n")
-        if args.good and args.bsds:
-            score_set("bsds@good", bsds_items(args.bsds, None, args.limit), methods, rows)
-        for ev in (args.ev if args.bsds else []):
-            score_set(f"bsds@{ev:+g}", bsds_items(args.bsds, ev, args.limit), methods, rows)
-        for folder in args.good_folder:
-            score_set(f"{os.path.basename(os.path.normpath(folder))}@good",
-                      good_items(folder, args.holdout, args.limit), methods, rows)
-        if args.brackets:
-            score_set("brackets", bracket_items(args.brackets, args.limit), methods, rows,
-                      lpips="brackets" in lpips_sets)
-        if args.fivek:
-            score_set("fivek", pair_items(args.fivek, args.limit), methods, rows,
-                      lpips="fivek" in lpips_sets)
-        for folder in args.lol:
-            from jsymnet.data.pairs import images_by_stem
-            lowlight_sheet(os.path.basename(os.path.normpath(folder)), images_by_stem(folder),
-                           methods, args.out, rows)
-        if args.brackets:
-            lowlight_sheet("brackets_dark", darkest_frames(args.brackets), methods, args.out,
-                           rows)
+        score_sets(args, methods, rows)
     except JsymnetError as exc:
         return report(exc)
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=["set", "image", "method", "psnr", "ssim",
-                                             "luminance", "lpips", "exposure",
-                                             "psnr_exposed"], lineterminator="\n")
+    writer = csv.DictWriter(buf, fieldnames=FIELDS, lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
     atomic_write_text(os.path.join(args.out, "compare.csv"), buf.getvalue())
-    md = table(rows, list(methods))
-    atomic_write_text(os.path.join(args.out, "compare.md"), md)
-    print("PSNR (dB) / SSIM (/ LPIPS), release convention; sets without targets: mean "
-          "luminance (BT.709) and how many outputs fall in 0.3-0.6")
-    print(md)
+    text = report_text(rows, list(methods), args.limit)
+    atomic_write_text(os.path.join(args.out, "compare.md"), text)
+    print(text)
     return EXIT_OK
 
 
