@@ -25,6 +25,6 @@ from .models import DeepSymmetricNet, build_model  # noqa: E402
 from .runtime import runtime_info, use_device  # noqa: E402
 from .inference import enhance  # noqa: E402
 
-__version__ = "0.1.0"
+from .version import __version__  # noqa: E402
 __all__ = ["JsymnetError", "build_model", "load_model", "save_checkpoint", "CheckpointError", "DeepSymmetricNet", "load_config", "ConfigError", "runtime_info",
            "use_device", "runtime", "enhance", "__version__"]

@@ -55,6 +55,7 @@ from .data.image_io import (ImageReadError, load_cmyk, load_image, rgb_of, rgb_t
 from .data.metadata import PhotoMeta, exif_bytes, meta_of_pil, read_meta
 from .models.dsn import DeepSymmetricNet
 from .models.stages import EAGER
+from .version import __version__
 from .shifts import DEFAULT_SHIFTS, average as shift_average, check_shifts, \
     count_for as shift_count
 from .resources import resolve_file
@@ -130,7 +131,6 @@ def load_weights(weights=None, config=None):
 def software_tag(weights=None, direction="enhance"):
     """The EXIF Software value of jsymnet's outputs: jsymnet, its version and the model,
     e.g. ``jsymnet 0.1.0, model jsymnet_default.pkl``."""
-    from . import __version__
     if isinstance(weights, DeepSymmetricNet):
         model = f"{weights.config.get('name', 'jsymnet')} (given in memory)"
     elif isinstance(weights, str) and weights == RANDOM_WEIGHTS:
