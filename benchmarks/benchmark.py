@@ -19,7 +19,7 @@ Memory: by default jsymnet trains with the reversible IFT backward
 batch into two accumulated halves (--torch-accum 2), because in one piece it
 holds every activation of the batch at once. With --backward ordinary jsymnet
 does too: add --order sequential so the two processes do not run at the same
-time. The README's Benchmarks section has the figures.
+time. docs/benchmarks.md has the figures.
 
 --device cuda runs both on the GPU (torch's CUDA build and Jittor's).
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""The README's pictures, redrawn from the data and the shipped default model.
+"""The pictures of the README and docs/, redrawn from the data and the shipped default model.
 
   docs/real_lowlight.jpg   real low-light photos, input | output: every lol_low photo,
                            the first three lime_low photos (by name) and the darkest frame

@@ -223,16 +223,19 @@ OPTIMIZERS = Registry("optimizer", "train.optim", "jsymnet.engine.optim")
 
 def register_codec(kind, options=None, check=None):
     """Register a codec class: ``cls.from_config(section, load_weights)`` builds it from
-    ``model.codec``; it has ``encode``, ``decode``, ``out_channels``, ``size_divisor``
-    and ``halo`` (context pixels a tile needs)."""
+    ``model.codec``; it subclasses :class:`jsymnet.models.codec.Codec` (``run_encode`` and
+    ``run_decode`` in the active layout, ``out_channels``, ``size_divisor`` and ``halo``,
+    the context pixels a tile needs), which gives the public ``encode`` / ``decode``."""
     return CODECS.register(kind, options=options, check=check)
 
 
 def register_subnet(kind, options=None, check=None):
     """Register a coupling subnet class: ``cls(in_channels, out_channels, section)`` with
-    ``section`` the validated ``model.subnet``; it maps N x in x H x W to N x out x H x W,
-    starts as the zero function, and gives its computation as ``stages()``
-    (:mod:`jsymnet.models.stages`) so that tiling and the reversible backward can run it."""
+    ``section`` the validated ``model.subnet``; it maps N x in x H x W to N x out x H x W
+    and starts as the zero function. It subclasses :class:`jsymnet.models.stages.Staged`
+    (sets ``in_channels``, gives its computation as ``stages()``), so that the network,
+    tiling and the reversible backward run it in their layout (``run``) and callers get
+    N x C x H x W (``execute``)."""
     return SUBNETS.register(kind, options=options, check=check)
 
 

@@ -29,7 +29,7 @@ import numpy as np
 from .data.image_io import linear_to_srgb, srgb_to_linear
 from .errors import JsymnetError
 
-MAX_STRENGTH = 2.0     # beyond it, extrapolation clips and shifts colours (README, Strength)
+MAX_STRENGTH = 2.0     # beyond it, extrapolation clips and shifts colours (docs/enhancing.md, Strength)
 
 
 class StrengthError(JsymnetError, ValueError):

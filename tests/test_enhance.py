@@ -181,7 +181,7 @@ def test_models_are_cached_and_missing_weights_are_explained(weights, tmp_path, 
     with pytest.raises(E.EnhanceError, match="not found"):
         jsymnet.enhance(np.zeros((4, 4, 3), np.uint8), weights=tmp_path / "nope.pkl")
     monkeypatch.setattr(E, "default_weights", lambda: None)  # as if none shipped
-    with pytest.raises(E.EnhanceError, match="tools/train.py"):
+    with pytest.raises(E.EnhanceError, match="configs/default/"):
         jsymnet.enhance(np.zeros((4, 4, 3), np.uint8))
     with pytest.raises(E.EnhanceError, match=r"\[0, 1\]"):
         jsymnet.enhance(np.full((4, 4, 3), 2.0, np.float32), weights=weights)

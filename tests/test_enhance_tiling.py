@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import jsymnet
+from jsymnet.models.stages import Staged
 from jsymnet.tiling import TiledRunner, receptive_field, stage_halo
 
 from conftest import max_diff, randomize, tiny_config, tiny_haar_config
@@ -108,7 +109,7 @@ def test_overlap_option_only_widens_the_halo(image):
     assert max_diff(wide.run(image), untiled(model, image)) < 1e-3
 
 
-class ToyAttention(jt.nn.Module):
+class ToyAttention(Staged):
     """A subnet type the tiling has never heard of: conv, a global channel attention, conv.
 
     y = conv_b(u * sigmoid(W mean(u))), u = ReLU(conv_a(x)). Written once, as two stages
@@ -118,6 +119,7 @@ class ToyAttention(jt.nn.Module):
     def __init__(self, cin, cout, cfg):
         super().__init__()
         from jsymnet.models.init import conv1x1, conv3x3
+        self.in_channels = cin
         self.conv_a, self.att, self.conv_b = conv3x3(cin, 8), conv1x1(8, 8), conv3x3(8, cout)
 
     def stages(self):
@@ -130,10 +132,6 @@ class ToyAttention(jt.nn.Module):
         def after(maps, mean):
             return (self.conv_b(maps[0] * jt.sigmoid(self.att(mean))),), None
         return [Stage(before, 1), Stage(after, 1)]
-
-    def execute(self, x):
-        from jsymnet.models.stages import run_stages
-        return run_stages(self.stages(), x)
 
 
 def test_a_new_subnet_type_tiles_exactly_with_no_edit_in_the_tiling(image):

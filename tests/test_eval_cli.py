@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 import jsymnet
-from jsymnet import evaluate, inference, metrics
+from jsymnet import evaluation, inference, metrics
 from jsymnet.data import read_image, resize_max_side
 from jsymnet.data import sample as sample_mod
 
@@ -73,7 +73,7 @@ def test_folder_on_the_eight_real_fivek_pairs(shared_data, tiny_ckpt, tmp_path, 
     assert 10.0 < summary["input_psnr"] < 25.0 and summary["weights"].startswith("checkpoint")
     assert "not the paper protocol" in summary["dataset"]
     sheet = np.array(Image.open(out / "comparison.png"))
-    assert sheet.ndim == 3 and sheet.shape[0] > 4 * evaluate.SHEET_ROW_HEIGHT
+    assert sheet.ndim == 3 and sheet.shape[0] > 4 * evaluation.SHEET_ROW_HEIGHT
     assert not [p for p in out.rglob(".*")]  # no temporary files left behind
 
 

@@ -1,5 +1,5 @@
 """Fine-tuning what ships: the default model on a few real bracket pairs, validated on
-scenes the run never trains on (README, Fine-tuning)."""
+scenes the run never trains on (docs/training.md, Fine-tuning)."""
 import json
 import subprocess
 import sys

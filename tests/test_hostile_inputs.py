@@ -390,6 +390,6 @@ def test_every_error_jsymnet_raises_is_one_type_that_every_tool_reports():
     stray = [e.__name__ for e in errors if not issubclass(e, jsymnet.JsymnetError)]
     assert not stray, f"errors outside JsymnetError: {stray}"
     assert jsymnet.JsymnetError in EXPECTED_ERRORS
-    for tool in ("enhance", "test", "train", "convert"):
+    for tool in ("enhance", "evaluate", "train", "convert"):
         text = (ROOT / "jsymnet" / "cli" / f"{tool}.py").read_text()
         assert "except EXPECTED_ERRORS" in text, tool

@@ -143,7 +143,7 @@ def test_evaluation_reports_lpips(tmp_path, monkeypatch):
     import csv
     from conftest import tiny_haar_config
     import jsymnet
-    from jsymnet import evaluate
+    from jsymnet import evaluation
     from jsymnet.data.image_io import write_image
     from jsymnet.data.pairs import folder_pairs
     monkeypatch.setenv(metrics.LPIPS_WEIGHTS_ENV, str(_random_weights(tmp_path / "w.pkl")))
@@ -152,7 +152,7 @@ def test_evaluation_reports_lpips(tmp_path, monkeypatch):
     write_image(tmp_path / "high" / "x.png", a)
     model = jsymnet.build_model(tiny_haar_config())
     model.eval()
-    summary = evaluate.evaluate(model, folder_pairs(tmp_path / "low", tmp_path / "high"),
+    summary = evaluation.evaluate(model, folder_pairs(tmp_path / "low", tmp_path / "high"),
                                 tmp_path / "out", progress=False, lpips=True)
     assert summary.input_lpips > 0 and np.isfinite(summary.lpips)
     assert "LPIPS" in summary.table()

@@ -23,15 +23,16 @@ PLUGINS = {
         from jsymnet.config import Field
         from jsymnet.models.init import conv3x3, zeros_
         from jsymnet.registry import register_subnet
-        from jsymnet.models.stages import Stage, run_stages
+        from jsymnet.models.stages import Stage, Staged
 
 
         @register_subnet("plug", options={"plug_width": Field(8, low=1, high=64)})
-        class PlugSubnet(nn.Module):
+        class PlugSubnet(Staged):
             """conv-ReLU-conv, the exit conv zero: the coupling starts as the identity."""
 
             def __init__(self, in_channels, out_channels, section):
                 super().__init__()
+                self.in_channels = in_channels
                 self.conv1 = conv3x3(in_channels, section["plug_width"])
                 self.conv2 = conv3x3(section["plug_width"], out_channels)
                 zeros_(self.conv2)
@@ -39,9 +40,6 @@ PLUGINS = {
             def stages(self):
                 return [Stage(lambda maps, _: ((self.conv2(nn.relu(self.conv1(maps[0]))),),
                                                None), 2)]
-
-            def execute(self, x):
-                return run_stages(self.stages(), x)
         ''',
     "plug_dataset": '''
         import numpy as np

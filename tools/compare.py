@@ -39,7 +39,7 @@ and the tables then say so.
 Writes OUT/compare.csv (every image, method and score), OUT/compare.md (the tables),
 the sheets; prints the tables.
 
-Example (the README's table):
+Example (the model card's report card):
   python tools/compare.py --bsds DATA_ROOT/bsds500/test --good --fivek DATA_ROOT/fivek_dpe \\
       --lol DATA_ROOT/lol_low --model sample=weights/jsymnet_sample.pkl \\
       --model default=weights/jsymnet_default.pkl --out results/compare

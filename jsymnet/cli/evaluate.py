@@ -73,7 +73,7 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     import jsymnet  # prepares Jittor (before any jittor import)
-    from jsymnet import evaluate, metrics
+    from jsymnet import evaluation, metrics
     from jsymnet.config import load_config
     from . import EXPECTED_ERRORS, report
 
@@ -87,7 +87,7 @@ def main(argv=None):
             dataset = args.dataset or "folder"
         convention = metrics.Convention(args.y_channel, args.crop_border, args.gt_mean)
         out = args.out or str(Path("results") / dataset)
-        summary = evaluate.run(dataset, out, weights=args.weights, config=cfg,
+        summary = evaluation.run(dataset, out, weights=args.weights, config=cfg,
                                root=args.data_root, low=args.low, high=args.high,
                                split=args.split, limit=args.limit, max_side=args.max_side,
                                convention=convention, sheet_count=args.sheet,

@@ -35,7 +35,7 @@ def load_vgg_codec_weights(path, channels=64):
     if not resolved.is_file():
         raise CodecWeightsError(
             f"VGG codec weights not found: {path}. Convert ImageNet VGG-16 with "
-            f"tools/convert_weights.py (see weights/README.md), or set "
+            f"tools/convert_weights.py (see docs/converting.md), or set "
             f"model.codec.weights: null to run with random (not ImageNet) weights.")
     try:  # the restricted reader: nothing stored in the file is ever run
         data = read_pickle(resolved)

@@ -271,7 +271,7 @@ def _onednn():
     if ops is None:
         raise LayoutError("the channels-last layout needs oneDNN, which this Jittor has not "
                           "loaded; set JSYMNET_LAYOUT=nchw (or auto), or install jsymnet's "
-                          "oneDNN dependency (see README, Installation)")
+                          "oneDNN dependency (see docs/installation.md)")
     return ops
 
 

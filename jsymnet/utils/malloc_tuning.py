@@ -5,7 +5,7 @@ and at image sizes those buffers are tens of MB: above glibc's mmap threshold,
 so each one is mapped from the kernel, page-faulted in 4 KiB at a time,
 zeroed, and unmapped again, run after run. With mmap and trimming off, the
 pages are faulted in on the first run only, at the cost of a somewhat higher
-peak (the README's Benchmarks section has the figures).
+peak (docs/benchmarks.md has the figures).
 
 ``tune()`` sets ``M_MMAP_MAX = 0`` (large blocks come from the heap like small
 ones) and ``M_TRIM_THRESHOLD = -1`` (the heap's free top is kept, not given
