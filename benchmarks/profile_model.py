@@ -9,7 +9,7 @@ model or to jt.flags does to the balance.
 
 ``--onednn`` instead runs the case once with oneDNN's verbose mode and groups
 oneDNN's own time: convolutions by direction, reorders of activations and of
-weights (issue 22: how much of it only moves memory between layouts).
+weights (how much of it only moves memory between layouts).
 ``--layout nchw`` runs the features N x C x H x W (what every CPU run did before
 channels-last), for a before/after on the same machine.
 

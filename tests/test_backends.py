@@ -1,4 +1,4 @@
-"""Both convolution backends give the network's numbers (issue 11).
+"""Both convolution backends give the network's numbers.
 
 Jittor runs convolutions with oneDNN (``use_mkl=1``) or with its own kernels
 (``use_mkl=0``, where oneDNN is absent). Jittor 1.3.11's own grouped stride-2
@@ -6,7 +6,7 @@ transposed convolution was wrong, and the README's main job then printed
 10.03 dB with red images. Each backend is a separate process (Jittor reads the
 flag once, at import): every operator signature the network uses is checked
 against NumPy (tests/backend_conformance.py), and the main job's table must be
-the same on every backend. oneDNN runs in two feature layouts (issue 22): channels-last
+the same on every backend. oneDNN runs in two feature layouts: channels-last
 (what it runs by default, ``jsymnet.models.layout``) and N x C x H x W; both are checked.
 """
 import json

@@ -1,4 +1,4 @@
-"""Hostile and careless inputs (issue 14): refused in one line, nothing run, nothing kept.
+"""Hostile and careless inputs: refused in one line, nothing run, nothing kept.
 
 Every file here is built by hand (pickle opcodes, zip members), as an attacker would;
 torch is never imported.

@@ -1,4 +1,4 @@
-"""jsymnet's Adam is torch.optim.Adam (issue 15): against a NumPy transcription of
+"""jsymnet's Adam is torch.optim.Adam: against a NumPy transcription of
 torch's update, with weight decay and gradient-norm clipping, for hundreds of steps."""
 import jsymnet  # noqa: F401
 import jittor as jt

@@ -1,4 +1,4 @@
-"""jsymnet trains as the release trains (issue 15): the whole training step against the
+"""jsymnet trains as the release trains: the whole training step against the
 PyTorch reference of the release's ``optimize_parameters``, step by step, plus the
 learning-rate schedule and the training crops' flips and transposes.
 

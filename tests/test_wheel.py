@@ -1,4 +1,4 @@
-"""An installed wheel works from any folder (issue 11): it carries its configs and its
+"""An installed wheel works from any folder: it carries its configs and its
 default model, and its console commands do what tools/*.py do.
 
 The wheel is built from this checkout and installed, without its dependencies, into a

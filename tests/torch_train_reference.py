@@ -1,4 +1,4 @@
-"""The release's training step in PyTorch, for the training-parity test (issue 15).
+"""The release's training step in PyTorch, for the training-parity test.
 
 Runs ``benchmarks/reference/torch_release.py``'s ``train_step`` (the release's
 ``optimize_parameters``: enhance loss + degrade loss on the quantised target,

