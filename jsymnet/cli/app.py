@@ -151,12 +151,12 @@ def _summary(done, failed, seconds):
     return "\n".join(lines)
 
 
-def build_app(enhancer, gr):
-    """The page (a ``gr.Blocks``) around ``enhancer``."""
-    from ..inference import DIRECTIONS
+def _handlers(enhancer, gr):
+    """The page's two callbacks around ``enhancer``: ``run`` (the Enhance button: photos,
+    settings and model in; the slider, side-by-side gallery, result files and status out)
+    and ``api_enhance`` (the ``/enhance`` endpoint: one file in, its result file out).
+    A request that cannot run is a ``gr.Error``, which Gradio shows as a message."""
     from ..tiling import DEFAULT_TILE
-    from ..strength import MAX_STRENGTH
-    choices = [DEFAULT_MODEL] + find_models(enhancer.models_dir)
 
     def run(files, strength, direction, choice, path, tile_all, tile_size,
             progress=gr.Progress()):
@@ -191,6 +191,18 @@ def build_app(enhancer, gr):
         except Exception as exc:
             raise gr.Error(_message(exc)) from None
         return str(dst)
+
+    return run, api_enhance
+
+
+def build_app(enhancer, gr):
+    """The page (a ``gr.Blocks``) around ``enhancer``: the controls and outputs, wired to
+    the callbacks of :func:`_handlers`."""
+    from ..inference import DIRECTIONS
+    from ..tiling import DEFAULT_TILE
+    from ..strength import MAX_STRENGTH
+    choices = [DEFAULT_MODEL] + find_models(enhancer.models_dir)
+    run, api_enhance = _handlers(enhancer, gr)
 
     with gr.Blocks(title="jsymnet", analytics_enabled=False,
                    delete_cache=(CLEAN_EVERY_S, CLEAN_AGE_S)) as page:

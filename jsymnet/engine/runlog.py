@@ -4,11 +4,19 @@ tensorboardX is installed (the optional extra ``jsymnet[tensorboard]``).
 
 Every record carries its wall-clock ``time``; only the main process (MPI rank 0)
 writes. ``tools/plot_run.py`` draws the curves from ``log.jsonl`` alone.
+
+What a training run writes there: :func:`start_record` (``start``), a ``train``
+record every ``train.log_every`` steps with the means of a :class:`LossWindow`,
+``val`` (:func:`jsymnet.engine.validation.validate_run`), ``checkpoint`` and
+``resume`` (:mod:`jsymnet.engine.resume`), ``error`` (a loss that is not finite)
+and :func:`end_record` (``end``).
 """
 import json
 import sys
 import time
 from pathlib import Path
+
+import numpy as np
 
 LOG_NAME = "log.jsonl"
 
@@ -67,4 +75,55 @@ class RunLog:
             self.tb = None
 
 
-__all__ = ["LOG_NAME", "RunLog"]
+
+class LossWindow:
+    """The loss parts of the steps since the last ``train`` record, and their time."""
+
+    def __init__(self):
+        self.parts, self.start = [], time.perf_counter()
+
+    def add(self, parts):
+        self.parts.append(parts)
+
+    def record(self, iteration, epoch, lr):
+        """The ``train`` record after step ``iteration`` (``epoch``: its fractional epoch;
+        ``lr``: the step's learning rate) with :meth:`flush`'s means."""
+        return {"event": "train", "iter": iteration, "epoch": epoch, "lr": lr,
+                **self.flush()}
+
+    def flush(self):
+        """{"sec_per_iter", "loss_<part>": mean} over the window, which starts again."""
+        rec = {"sec_per_iter": (time.perf_counter() - self.start) / len(self.parts)}
+        for key in self.parts[0]:
+            rec["loss_" + key] = float(np.mean([p[key] for p in self.parts]))
+        self.parts, self.start = [], time.perf_counter()
+        return rec
+
+
+def start_record(trainer, end):
+    """The ``start`` record of ``trainer`` about to run from its iteration to ``end``:
+    the schedule's length, the training set, the processes, the starting weights
+    (``train.init``'s report, else None) and the number of trainable parameters."""
+    return {"event": "start", "iter": trainer.iteration, "end": end,
+            "total_iters": trainer.total_iters, "iters_per_epoch":
+            trainer.order.batches_per_epoch, "train_pairs": trainer.order.num_items,
+            "world_size": trainer.world_size, "init": trainer.init_report,
+            "params": int(sum(p.numel() for p in trainer.model.trainable_parameters()))}
+
+
+def end_record(trainer, finished, interrupted, seconds, result=None):
+    """The ``end`` record of ``trainer`` (what :meth:`~jsymnet.engine.Trainer.train`
+    returns): where it stopped and why, its time, the best validation PSNR so far
+    (None before any validation) and, with ``result`` (the final validation), that
+    validation's PSNR / SSIM."""
+    best = trainer.best
+    record = {"event": "end", "iter": trainer.iteration, "finished": finished,
+              "interrupted": interrupted, "seconds": round(seconds, 2),
+              "best_psnr": best["psnr"] if best["iteration"] is not None else None,
+              "best_iter": best["iteration"]}
+    if result:
+        record.update(val_psnr=result["psnr"], val_ssim=result["ssim"])
+    return record
+
+
+__all__ = ["LOG_NAME", "LossWindow", "RunLog", "end_record", "start_record"]

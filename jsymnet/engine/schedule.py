@@ -1,7 +1,8 @@
 """MultiStep learning-rate schedule and the deterministic batch order (docs/design.md#training).
 
 Both are pure functions of the iteration count, so a resumed run needs only
-the iteration to continue exactly where it stopped.
+the iteration to continue exactly where it stopped; so is the batch itself
+(:func:`load_batch`), whose crops the dataset seeds with (seed, epoch, index).
 """
 import numpy as np
 
@@ -93,3 +94,17 @@ class BatchOrder:
     def state_dict(self):
         return {"num_items": self.num_items, "batch_size": self.batch_size, "seed": self.seed,
                 "world_size": self.world_size, "shuffle_stream": SHUFFLE_STREAM}
+
+
+def load_batch(dataset, order, iteration):
+    """(low, high): this rank's share of global step ``iteration`` from ``dataset``
+    (items (low, high) 3 x H x W) in :class:`BatchOrder` ``order``, stacked as
+    N x 3 x H x W float32 arrays. A dataset with an ``epoch_id`` is told the epoch first:
+    it seeds each item's crop and flips with (seed, epoch, index)."""
+    epoch, idx = order.indices(iteration)
+    if hasattr(dataset, "epoch_id"):
+        dataset.epoch_id = epoch
+    items = [dataset[i] for i in idx]
+    low = np.stack([np.asarray(a, np.float32) for a, _ in items])
+    high = np.stack([np.asarray(b, np.float32) for _, b in items])
+    return low, high

@@ -3,8 +3,11 @@
 
 Each pair is enhanced and scored by :func:`jsymnet.evaluation.score_pair`, the step
 ``tools/test.py`` scores with, so a run's validation figure and a later
-``tools/test.py`` of the same pairs agree.
+``tools/test.py`` of the same pairs agree. :func:`validate_run` is a run's
+bookkeeping around that score: the best so far, its ``val`` record, ``best.pkl``.
 """
+import contextlib
+
 import cv2
 import numpy as np
 
@@ -12,6 +15,7 @@ from ..data.image_io import to_uint8
 from ..evaluation import score_pair
 from ..inference import run_rgb
 from ..shifts import EVAL_SHIFTS
+from .resume import BEST
 
 
 class Validation:
@@ -51,6 +55,32 @@ class Validation:
         return _in_eval(model, make)
 
 
+def validate_run(trainer):
+    """Validate ``trainer`` at its iteration: the mean PSNR / SSIM of ``enhance`` on its
+    validation pairs (the averaged weights with ``train.ema``, swapped back after); a
+    better PSNR than any before becomes ``trainer.best`` and writes ``best.pkl``. The
+    ``val`` record goes to log.jsonl; with TensorBoard, input | output | target of the
+    first pairs go with it. Returns {"psnr", "ssim", "best"}; None without validation
+    pairs, and on every MPI rank but the first."""
+    if trainer.validation is None or not trainer.main:
+        return None
+    model, ema = trainer.model, trainer.ema
+    with ema.applied(model) if ema is not None else contextlib.nullcontext():
+        scores = trainer.validation.score(model)
+        panels = trainer.validation.panels(model) if trainer.runlog.tb is not None else []
+    psnr, ssim = scores["psnr"], scores["ssim"]
+    improved = psnr > trainer.best["psnr"]
+    if improved:
+        trainer.best = {"psnr": psnr, "ssim": ssim, "iteration": trainer.iteration}
+    trainer.log({"event": "val", "iter": trainer.iteration, "psnr": psnr, "ssim": ssim,
+                 "images": scores["images"], "best_psnr": trainer.best["psnr"],
+                 "best_iter": trainer.best["iteration"]})
+    trainer.runlog.images(trainer.iteration, panels)
+    if improved:
+        trainer.save(trainer.work_dir / BEST, with_optimizer=False)
+    return {"psnr": psnr, "ssim": ssim, "best": improved}
+
+
 def _in_eval(model, fn):
     model.eval()
     try:
@@ -59,4 +89,4 @@ def _in_eval(model, fn):
         model.train()
 
 
-__all__ = ["Validation"]
+__all__ = ["Validation", "validate_run"]
