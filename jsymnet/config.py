@@ -131,6 +131,7 @@ BASE_SCHEMA = {
             "clamp": _f(1.0, types=(float,), doc="c in s = c * (2 sigmoid(H) - 1)"),
         },
         "subnet": {},
+        "exposure": {},
     },
     "data": {
         "root": _f(None, types=(str,), optional=True, doc="dataset folder"),
@@ -197,6 +198,9 @@ PART_SECTIONS = (
      "vgg: frozen VGG-16 conv1_1/conv1_2 (docs/design.md#codec); haar: wavelet ablation"),
     (("model", "subnet"), "SUBNETS", "type", "rram",
      "F, G, H of each block: RRAM (paper) or a Table 2 ablation"),
+    (("model", "exposure"), "EXPOSURES", "type", "none",
+     "none: the network's output (the paper); gain: the default model's global exposure "
+     "stage, fitted by tools/fit_exposure.py (jsymnet/models/exposure.py)"),
     (("data",), "DATASETS", "dataset", "lol",
      "lowlight: well-exposed photos, inputs synthesised on the fly"),
     (("train", "loss"), "LOSSES", "type", "l2", "Eq. 13-14; l1/psnr ablations"),

@@ -178,7 +178,10 @@ def run_rgb(model, rgb, direction="enhance", tiling=None, progress=None, strengt
         raise EnhanceError(f"the network produced {bad} non-finite values (NaN or Inf) on this "
                            f"image: its weights are broken (a diverged training run?); nothing "
                            f"was written")
-    return apply_strength(rgb, np.clip(out, 0.0, 1.0, out=out), strength)
+    out = np.clip(out, 0.0, 1.0, out=out)
+    if direction == "enhance" and getattr(model, "exposure", None) is not None:
+        out = model.exposure.apply(rgb, out)       # the global exposure stage, whole photo
+    return apply_strength(rgb, out, strength)
 
 
 def _forward(model, rgb, direction, tiling, progress):

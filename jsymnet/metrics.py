@@ -32,7 +32,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .data.image_io import LUMA_601, to_uint8
+from .data.image_io import LUMA_601, linear_to_srgb, srgb_to_linear, to_uint8
 from .errors import JsymnetError
 
 SSIM_WINDOW = 11
@@ -112,6 +112,26 @@ def psnr(output, target, convention=RELEASE):
     out, tgt = prepare(output, target, convention)
     mse = float(np.mean((out - tgt) ** 2))
     return float("inf") if mse == 0 else 10.0 * np.log10(DATA_RANGE ** 2 / mse)
+
+
+CLIPPED = 0.98     # an sRGB value at or above this is clipped: no evidence of exposure
+
+
+def exposure_error(out, target):
+    """(stops, out_gained) of H x W x 3 sRGB images in [0, 1]: the linear-light gain g that
+    best matches ``out`` to ``target`` (least squares over the pixels clipped in neither),
+    as the output's exposure against the target's, -log2(g) in stops (negative: too
+    dark), and ``out`` with that gain. It tells exposure from rendering: the PSNR after
+    the gain is what the output would score had it been exposed right."""
+    o = srgb_to_linear(np.clip(out, 0.0, 1.0)).astype(np.float64)
+    t = srgb_to_linear(np.clip(target, 0.0, 1.0)).astype(np.float64)
+    keep = (np.max(out, axis=-1) < CLIPPED) & (np.max(target, axis=-1) < CLIPPED)
+    oo = float((o[keep] ** 2).sum())
+    if oo <= 0.0:
+        return float("nan"), np.asarray(out, np.float32)
+    gain = max(float((o[keep] * t[keep]).sum()) / oo, 1e-6)
+    gained = linear_to_srgb(np.clip(o * gain, 0.0, 1.0)).astype(np.float32)
+    return -float(np.log2(gain)), gained
 
 
 def gaussian_window(size=SSIM_WINDOW, sigma=SSIM_SIGMA):

@@ -12,6 +12,9 @@ table            config key          built-ins               a part is
                                                              load_weights)``
 ``SUBNETS``      ``model.subnet``    ``jsymnet.models``      a class ``cls(in_channels,
                                                              out_channels, section)``
+``EXPOSURES``    ``model.exposure``  ``jsymnet.models``      ``cls(section)``: a stage
+                                                             with ``apply(input,
+                                                             output)``, or None
 ``DATASETS``     ``data``            ``jsymnet.data``        a
                                                              :class:`~jsymnet.data.
                                                              datasets.DatasetKind`
@@ -215,6 +218,7 @@ def import_modules(names):
 
 CODECS = Registry("codec", "model.codec", "jsymnet.models")
 SUBNETS = Registry("subnet", "model.subnet", "jsymnet.models")
+EXPOSURES = Registry("exposure stage", "model.exposure", "jsymnet.models")
 DATASETS = Registry("dataset", "data", "jsymnet.data")
 LOSSES = Registry("loss", "train.loss", "jsymnet.losses")
 OPTIMIZERS = Registry("optimizer", "train.optim", "jsymnet.engine.optim")
@@ -248,5 +252,5 @@ def lookup(table, kind, what=None):
             table.register(name, thing)
     return table.get(kind)
 
-__all__ = ["CODECS", "DATASETS", "LOSSES", "OPTIMIZERS", "Registry", "RegistryError", "SUBNETS",
+__all__ = ["CODECS", "DATASETS", "EXPOSURES", "LOSSES", "OPTIMIZERS", "Registry", "RegistryError", "SUBNETS",
            "import_modules", "import_parts", "lookup", "register_codec", "register_subnet"]

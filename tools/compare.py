@@ -62,7 +62,6 @@ LOWLIGHT_RANGE = (0.3, 0.6)   # mean luminance of a well-exposed output (target 
 MID_GREY = 0.5            # sRGB mean the gamma baseline aims at
 MID_GREY_LINEAR = 0.18    # linear-light median the exposure baseline aims at
 CLAHE_CLIP, CLAHE_TILES = 2.0, 8
-CLIPPED = 0.98            # an sRGB value at or above this is clipped: no exposure evidence
 
 
 def luminance(img):
@@ -187,25 +186,6 @@ def pair_items(folder, limit):
         yield pair.name, low, high
 
 
-def exposure_error(out, target):
-    """(stops, out_gained): the linear-light gain g that best matches ``out`` to ``target``
-    (least squares over the pixels clipped in neither), as the output's exposure against
-    the target's in stops, -log2(g) (negative: too dark), and ``out`` with that gain.
-
-    Separates exposure from rendering: PSNR after the gain is what the output would score
-    had it been exposed right, and a method that only needs more light gains most."""
-    from jsymnet.data.image_io import linear_to_srgb, srgb_to_linear
-    o = srgb_to_linear(np.clip(out, 0.0, 1.0)).astype(np.float64)
-    t = srgb_to_linear(np.clip(target, 0.0, 1.0)).astype(np.float64)
-    keep = (out.max(axis=-1) < CLIPPED) & (target.max(axis=-1) < CLIPPED)
-    oo = float((o[keep] ** 2).sum())
-    if oo <= 0.0:
-        return float("nan"), out
-    gain = max(float((o[keep] * t[keep]).sum()) / oo, 1e-6)
-    gained = linear_to_srgb(np.clip(o * gain, 0.0, 1.0)).astype(np.float32)
-    return -float(np.log2(gain)), gained
-
-
 def score_set(label, items, methods, rows, progress=True, lpips=False, groups=None):
     """Every method on every (name, input, target) item; one row each. ``groups``
     ({name: unit}) names what the bootstrap resamples (default: the image itself)."""
@@ -217,7 +197,7 @@ def score_set(label, items, methods, rows, progress=True, lpips=False, groups=No
         for method, fn in methods.items():
             out = to_uint8(fn(low))
             psnr, ssim = metrics.psnr_ssim(out, target)
-            stops, gained = exposure_error(out / 255.0, target / 255.0)
+            stops, gained = metrics.exposure_error(out / 255.0, target / 255.0)
             rows.append({"set": label, "image": name, "method": method, "psnr": psnr,
                          "group": (groups or {}).get(name, name),
                          "ssim": ssim, "luminance": luminance(out / 255.0),

@@ -3,6 +3,7 @@ from jittor import nn
 
 from ..config import ConfigError, load_config
 from . import layout
+from .exposure import build_exposure
 from .ift import IFT
 from ..registry import CODECS
 from .stages import DIRECT
@@ -19,11 +20,12 @@ class DeepSymmetricNet(nn.Module):
     codec's first convolution and its last.
     """
 
-    def __init__(self, codec, ift, config=None):
+    def __init__(self, codec, ift, config=None, exposure=None):
         super().__init__()
         self.codec = codec
         self.ift = ift
         self.config = config
+        self.exposure = exposure   # the global exposure stage (.exposure), or None
 
     def encoder(self, x):
         """N x 3 x H x W image -> N x C x H' x W' features (E)."""
@@ -73,12 +75,14 @@ class DeepSymmetricNet(nn.Module):
         return max(int(p.shape[0]) for _, p in self.ift.named_parameters() if p.ndim == 4)
 
     def named_trainable_parameters(self):
-        """(name, parameter) of every parameter but the frozen codec's: what training updates.
+        """(name, parameter) of every parameter but the frozen codec's and the fitted exposure
+        stage's: what training updates.
 
         Decided by structure, not by ``is_stop_grad()``: Jittor's ``eval()``
         stops the gradient of every parameter until ``train()``.
         """
-        return [(n, p) for n, p in self.named_parameters() if not n.startswith("codec.")]
+        return [(n, p) for n, p in self.named_parameters()
+                if not n.startswith(("codec.", "exposure."))]
 
     def trainable_parameters(self):
         return [p for _, p in self.named_trainable_parameters()]
@@ -107,4 +111,4 @@ def build_model(cfg=None, load_codec_weights=True, **overrides):
                           f"{channels - 1}: the codec gives {channels} channels")
     ift = IFT(channels, m["ift"]["num_blocks"], split, m["ift"]["clamp"],
               m["subnet"]["type"], m["subnet"])
-    return DeepSymmetricNet(codec, ift, cfg)
+    return DeepSymmetricNet(codec, ift, cfg, build_exposure(m["exposure"]))
