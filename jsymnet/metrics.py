@@ -32,7 +32,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .data.image_io import LUMA_601, linear_to_srgb, srgb_to_linear, to_uint8
+from .data.image_io import LUMA_601, linear_gain, srgb_to_linear, to_uint8
 from .errors import JsymnetError
 
 SSIM_WINDOW = 11
@@ -130,7 +130,7 @@ def exposure_error(out, target):
     if oo <= 0.0:
         return float("nan"), np.asarray(out, np.float32)
     gain = max(float((o[keep] * t[keep]).sum()) / oo, 1e-6)
-    gained = linear_to_srgb(np.clip(o * gain, 0.0, 1.0)).astype(np.float32)
+    gained = linear_gain(np.asarray(out, np.float64), gain).astype(np.float32)
     return -float(np.log2(gain)), gained
 
 

@@ -84,11 +84,9 @@ def gamma_to_mid_grey(img):
 
 def exposure_to_mid_grey(img):
     """Linear-light gain so that the median linear luma is 0.18, then back to sRGB."""
-    from jsymnet.data.image_io import linear_to_srgb, srgb_to_linear
-    lin = srgb_to_linear(np.clip(img, 0.0, 1.0))
-    median = float(np.median(lin @ LUMA_709))
-    gain = MID_GREY_LINEAR / max(median, 1e-4)
-    return linear_to_srgb(lin * gain).astype(np.float32)
+    from jsymnet.data.image_io import linear_gain, srgb_to_linear
+    median = float(np.median(srgb_to_linear(np.clip(img, 0.0, 1.0)) @ LUMA_709))
+    return linear_gain(img, MID_GREY_LINEAR / max(median, 1e-4)).astype(np.float32)
 
 
 def clahe_lightness(img):
@@ -160,15 +158,6 @@ def bracket_items(folder, limit):
     for pair in bracket_pairs(folder, "test", seed=HOLDOUT_SEED)[:limit]:
         low, high = read_pair(pair)
         yield pair.name, low, high
-
-
-def bracket_scenes(folder):
-    """{pair name: scene index} of a bracket folder: the unit the bootstrap resamples."""
-    from pathlib import Path
-    from jsymnet.data.brackets import find_scenes
-    return {f"{Path(name).stem}@{Path(bracket['target']).stem}": k
-            for k, scene in enumerate(find_scenes(folder)) for bracket in scene
-            for name, *_ in bracket["pairs"]}
 
 
 def darkest_frames(folder):
@@ -399,6 +388,7 @@ def parse_args(argv=None):
 
 def score_sets(args, methods, rows):
     """Every asked-for set, scored by every method, into ``rows``."""
+    from jsymnet.data.brackets import pair_scenes
     lpips_sets = set(args.lpips or ["fivek", "brackets"]) if args.lpips is not None else set()
     if lpips_sets:
         from jsymnet.metrics import load_lpips_weights
@@ -416,7 +406,7 @@ def score_sets(args, methods, rows):
                   good_items(folder, args.holdout, args.limit), methods, rows)
     if args.brackets:
         score_set("brackets", bracket_items(args.brackets, args.limit), methods, rows,
-                  lpips="brackets" in lpips_sets, groups=bracket_scenes(args.brackets))
+                  lpips="brackets" in lpips_sets, groups=pair_scenes(args.brackets))
     if args.fivek:
         score_set("fivek", pair_items(args.fivek, args.limit), methods, rows,
                   lpips="fivek" in lpips_sets)

@@ -36,17 +36,16 @@ SEED = 0
 def training_items(root):
     """(kind, group, input, target) of the training side: groups are whole scenes (for the
     folds); inputs are read lazily."""
-    from pathlib import Path
-    from jsymnet.data.brackets import bracket_pairs, find_scenes
+    from jsymnet.data.brackets import bracket_pairs, pair_scenes
     from jsymnet.data.datasets import HOLDOUT_SEED, lowlight_targets, read_pair
     from jsymnet.data.image_io import read_image
     from jsymnet.data.lowlight import evaluation_input
     from jsymnet.data.pairs import held_out
     brackets = os.path.join(root, "sice_brackets")
-    scene = {Path(b["target"]).stem: k for k, s in enumerate(find_scenes(brackets)) for b in s}
+    scene = pair_scenes(brackets)
     for pair in bracket_pairs(brackets, "train", seed=HOLDOUT_SEED, identity=True):
-        yield ("brackets" if pair.low != pair.high else "good"), \
-            f"scene {scene[pair.name.split('@')[1]]}", lambda p=pair: read_pair(p)
+        yield ("brackets" if pair.low != pair.high else "good"), f"scene {scene[pair.name]}", \
+            lambda p=pair: read_pair(p)
     def as_is(path):
         return lambda: (read_image(path),) * 2
 

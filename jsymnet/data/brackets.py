@@ -273,10 +273,24 @@ def bracket_pairs(root, split, fraction=0.2, seed=0, identity=False):
     for bracket in brackets_in_split(root, split, fraction, seed):
         target = root / bracket["target"]
         for name, _, _ in bracket["pairs"]:
-            out.append(Pair(f"{Path(name).stem}@{target.stem}", root / name, target))
+            out.append(Pair(pair_name(name, target), root / name, target))
         if identity:
-            out.append(Pair(f"{target.stem}@{target.stem}", target, target))
+            out.append(Pair(pair_name(target, target), target, target))
     return out
+
+
+def pair_name(frame, target):
+    """``<frame stem>@<target stem>``: the name of a bracket pair."""
+    return f"{Path(frame).stem}@{Path(target).stem}"
+
+
+def pair_scenes(root):
+    """{pair name: scene index} of every pair :func:`bracket_pairs` can make of ``root``,
+    identity pairs included: pairs of one scene share their place, so a resampling or a
+    fold must take them together."""
+    return {pair_name(frame, bracket["target"]): k
+            for k, scene in enumerate(find_scenes(root)) for bracket in scene
+            for frame in [bracket["target"]] + [name for name, *_ in bracket["pairs"]]}
 
 
 def brackets_in_split(root, split, fraction=0.2, seed=0):
@@ -301,6 +315,6 @@ def darkest_frames(root, split="test", fraction=0.2, seed=0):
 
 __all__ = ["ALIGN_PEAK", "ALIGN_SHIFT", "BRACKETS_VERSION", "FrameStats", "MIN_EV_GAP",
            "SCENE_INLIERS", "aligned", "bracket_pairs", "brackets_in_split", "choose_target",
-           "darkest_frames", "ev_gap", "find_scenes",
+           "darkest_frames", "ev_gap", "find_scenes", "pair_name", "pair_scenes",
            "frame_stats", "group_brackets", "group_scenes", "list_frames", "luma",
            "phase_match", "same_place", "signature", "target_score"]

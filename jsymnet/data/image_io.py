@@ -308,6 +308,11 @@ def linear_to_srgb(x):
     return np.where(x <= 0.0031308, x * 12.92, 1.055 * np.power(x, 1 / 2.4) - 0.055)
 
 
+def linear_gain(rgb, gain):
+    """sRGB ``rgb`` times ``gain`` in linear light, clipped to [0, 1] (an exposure change)."""
+    return np.clip(linear_to_srgb(srgb_to_linear(np.clip(rgb, 0.0, 1.0)) * gain), 0.0, 1.0)
+
+
 def rgb_to_gray(img):
     """Luma of an H x W x 3 float RGB image (ITU-R BT.601 weights, as Pillow's "L")."""
     return np.asarray(img, np.float32) @ LUMA_601

@@ -34,7 +34,7 @@ import jittor as jt
 from jittor import nn
 
 from ..config import Field
-from ..data.image_io import LUMA_709, linear_to_srgb, srgb_to_linear
+from ..data.image_io import LUMA_709, linear_gain, srgb_to_linear
 from ..registry import EXPOSURES
 
 THUMBNAIL = 64                       # the side of the luma thumbnails the stage reads
@@ -66,8 +66,7 @@ def apply_gain(rgb, stops):
     """``rgb`` (sRGB, [0, 1]) times 2^stops in linear light, clipped."""
     if stops == 0.0:
         return rgb
-    lin = srgb_to_linear(np.clip(rgb, 0.0, 1.0)) * np.float32(2.0 ** stops)
-    return np.clip(linear_to_srgb(np.clip(lin, 0.0, 1.0)), 0.0, 1.0).astype(np.float32)
+    return linear_gain(rgb, np.float32(2.0 ** stops)).astype(np.float32)
 
 
 OPTIONS = {
